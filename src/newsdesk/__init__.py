@@ -1,0 +1,1 @@
+"""newsdesk: cited answers from a folder of news articles."""

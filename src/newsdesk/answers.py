@@ -1,0 +1,145 @@
+"""Answers: cited, extractive answers built from retrieved passages, or a plain abstention."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+from pydantic import BaseModel
+
+from .lexical import tokenize
+from .passages import sentence_spans
+from .retrieval import Hit, Retriever
+
+NOT_COVERED = "The indexed articles don't cover this question."
+MAX_ANSWER_SENTENCES = 3
+SENTENCE_PASSAGES = 3  # answer sentences come from the best few passages only
+SECOND_SENTENCE_RATIO = 0.75  # a further sentence must score this close to the best one
+
+
+class Citation(BaseModel):
+    n: int
+    passage_id: str
+    article_id: str
+    title: str
+    text: str
+    char_start: int
+    char_end: int
+    score: float
+    url: str | None = None
+    published: str | None = None
+
+
+class Answer(BaseModel):
+    answer: str
+    citations: list[Citation]
+    abstained: bool
+    took_ms: float
+    generation: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    citation: int  # 1-based, as the [n] marker
+    text: str
+    score: float
+    start: int  # offset in the article
+    end: int
+
+
+class AnswerWriter(Protocol):
+    """The seam for a generator (an LLM) or a reranker: takes the hits, returns the answer text."""
+
+    def write(self, question: str, hits: Sequence[Hit], citations: Sequence[Citation]) -> str: ...
+
+
+def cite(hits: Sequence[Hit], generation) -> list[Citation]:
+    citations = []
+    for n, hit in enumerate(hits, start=1):
+        passage = hit.passage
+        article = generation.articles[passage.article_id]
+        citations.append(Citation(
+            n=n, passage_id=passage.passage_id, article_id=passage.article_id, title=passage.title,
+            text=passage.text, char_start=passage.char_start, char_end=passage.char_end,
+            score=round(float(hit.score), 6), url=article.url, published=article.published,
+        ))
+    return citations
+
+
+def best_sentences(question: str, hits: Sequence[Hit], retriever: Retriever,
+                   question_vector: np.ndarray) -> list[AnswerSentence]:
+    """Sentences of the top passages ranked by meaning and by the question's rarer words."""
+    candidates: list[tuple[int, int, int, str]] = []
+    for n, hit in enumerate(hits[:SENTENCE_PASSAGES], start=1):
+        passage = hit.passage
+        for start, end in sentence_spans(passage.text):
+            text = passage.text[start:end]
+            if len(text) >= 20:
+                candidates.append((n, passage.char_start + start, passage.char_start + end, text))
+    if not candidates:
+        return []
+    vectors = retriever.embedder.embed([c[3] for c in candidates])
+    similarity = vectors @ question_vector
+    overlap = _term_overlap(question, [c[3] for c in candidates], retriever)
+    scored = []
+    for (n, start, end, text), meaning, words in zip(candidates, similarity, overlap):
+        rank_prior = 0.05 * (SENTENCE_PASSAGES - n)
+        scored.append(AnswerSentence(n, text, float(meaning) + 0.5 * words + rank_prior, start, end))
+    return sorted(scored, key=lambda s: -s.score)
+
+
+def _term_overlap(question: str, sentences: list[str], retriever: Retriever) -> list[float]:
+    """Share of the question's words (weighted by rarity) that each sentence contains."""
+    question_terms = set(tokenize([question])[0])
+    if not question_terms:
+        return [0.0] * len(sentences)
+    weights = {t: _idf(t, retriever) for t in question_terms}
+    total = sum(weights.values()) or 1.0
+    return [sum(weights[t] for t in question_terms & set(words)) / total
+            for words in tokenize(sentences)]
+
+
+def _idf(term: str, retriever: Retriever) -> float:
+    lexical = retriever.generation.lexical
+    document_frequency = lexical.document_frequency(term)
+    documents = max(1, lexical.documents)
+    return math.log(1 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
+def compose(sentences: Sequence[AnswerSentence]) -> str:
+    chosen = [sentences[0]]
+    for sentence in sentences[1:]:
+        if len(chosen) == MAX_ANSWER_SENTENCES:
+            break
+        if sentence.score >= SECOND_SENTENCE_RATIO * chosen[0].score and not _overlaps(sentence, chosen):
+            chosen.append(sentence)
+    return " ".join(f"{s.text} [{s.citation}]" for s in chosen)
+
+
+def _overlaps(sentence: AnswerSentence, chosen: Sequence[AnswerSentence]) -> bool:
+    return any(sentence.text == c.text or (sentence.start < c.end and c.start < sentence.end)
+               for c in chosen)
+
+
+def answer_question(question: str, retriever: Retriever, k: int = 5,
+                    abstain_below: float = 0.30, writer: AnswerWriter | None = None) -> Answer:
+    """The /ask code path: retrieve, cite, then answer extractively or abstain."""
+    started = time.perf_counter()
+    question_vector = retriever.embed_question(question)
+    hits = retriever.search(question, k, query_vector=question_vector)
+    citations = cite(hits, retriever.generation)
+    abstained = not hits or max(h.dense for h in hits) < abstain_below
+    if abstained:
+        text = NOT_COVERED
+    elif writer is not None:
+        text = writer.write(question, hits, citations)
+    else:
+        sentences = best_sentences(question, hits, retriever, question_vector)
+        text = compose(sentences) if sentences else NOT_COVERED
+        abstained = not sentences
+    return Answer(answer=text, citations=citations, abstained=abstained,
+                  took_ms=round((time.perf_counter() - started) * 1000, 2),
+                  generation=retriever.generation.name)

@@ -1,0 +1,158 @@
+"""HTTP API and web pages: thin FastAPI routes over the Newsdesk library object."""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field, field_validator
+
+from .answers import Answer
+from .config import Settings
+from .index import IndexError_
+from .service import Newsdesk
+
+MAX_QUESTION_CHARS = 2000
+MAX_BODY_BYTES = 64 * 1024
+WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS,
+                          description="The question, 1 to 2,000 characters")
+    k: int = Field(5, ge=1, le=50, description="How many passages to cite")
+
+    @field_validator("question")
+    @classmethod
+    def question_has_words(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question must not be blank")
+        return value.strip()
+
+
+class ArticleOut(BaseModel):
+    id: str
+    title: str
+    text: str
+    url: str | None
+    published: str | None
+
+
+class HealthOut(BaseModel):
+    status: str
+    articles: int
+    passages: int
+    model: str
+    built_at: str | None
+    generation: str | None
+
+
+def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = True) -> FastAPI:
+    desk = desk or Newsdesk(settings)
+    if watch:
+        desk.watch()
+    app = FastAPI(title="newsdesk", version="0.1.0",
+                  description="Questions over a folder of news articles, answered with cited passages.")
+    app.state.desk = desk
+    templates = Jinja2Templates(directory=str(WEB_ROOT / "templates"))  # autoescapes .html
+    app.mount("/static", StaticFiles(directory=str(WEB_ROOT / "static")), name="static")
+    require_token = _token_check(settings.api_token)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        return response
+
+    @app.post("/ask", response_model=Answer, dependencies=[Depends(require_token)])
+    def ask(request: AskRequest) -> Answer:
+        return _answer(desk, request.question, request.k)
+
+    @app.get("/articles/{article_id}", response_model=ArticleOut)
+    def article(article_id: str) -> ArticleOut:
+        found = desk.article(article_id)
+        if found is None:
+            raise HTTPException(404, f"no article with id {article_id!r}")
+        return ArticleOut(id=found.id, title=found.title, text=found.text, url=found.url,
+                          published=found.published)
+
+    @app.get("/health", response_model=HealthOut)
+    def health() -> HealthOut:
+        return HealthOut(**desk.health().__dict__)
+
+    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(require_token)])
+    def chat_page(request: Request):
+        return templates.TemplateResponse(request, "chat.html", {"health": desk.health(), "result": None})
+
+    @app.post("/", response_class=HTMLResponse, dependencies=[Depends(require_token)])
+    def chat_form(request: Request, question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS)] = ""):
+        # The page without JavaScript: a plain form post gets a whole answer page back.
+        result, error = None, None
+        if question.strip():
+            result = _answer(desk, question.strip(), 5)
+        else:
+            error = "Please type a question."
+        return templates.TemplateResponse(request, "chat.html", {
+            "health": desk.health(), "result": result, "question": question, "error": error})
+
+    @app.get("/articles/{article_id}/view", response_class=HTMLResponse)
+    def article_page(request: Request, article_id: str, start: int | None = None, end: int | None = None):
+        found = desk.article(article_id)
+        if found is None:
+            raise HTTPException(404, f"no article with id {article_id!r}")
+        return templates.TemplateResponse(request, "article.html", {
+            "article": found, "blocks": article_blocks(found, start, end), "health": desk.health()})
+
+    return app
+
+
+def _answer(desk: Newsdesk, question: str, k: int) -> Answer:
+    try:
+        return desk.ask(question, k)
+    except IndexError_ as error:
+        raise HTTPException(503, str(error)) from None
+
+
+def _token_check(token: str):
+    def check(request: Request) -> None:
+        if not token:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return check
+
+
+def article_blocks(article, start: int | None, end: int | None) -> list[dict]:
+    """The article as blocks of (kind, pieces), each piece marked when inside the cited span."""
+    from .articles import _blocks
+
+    blocks = []
+    for block_start, block_end in _blocks(article.text):
+        kind = "header" if block_start < article.body_start else "paragraph"
+        if start is not None and end is not None and start < block_end and block_start < end:
+            cut_start, cut_end = max(start, block_start), min(end, block_end)
+            pieces = [(article.text[block_start:cut_start], False),
+                      (article.text[cut_start:cut_end], True),
+                      (article.text[cut_end:block_end], False)]
+        else:
+            pieces = [(article.text[block_start:block_end], False)]
+        blocks.append({"kind": kind, "start": block_start,
+                       "pieces": [(text, marked) for text, marked in pieces if text]})
+    return blocks

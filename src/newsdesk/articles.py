@@ -1,0 +1,278 @@
+"""Articles: reading seed files and JSONL corpora into typed records, reporting what can't be read."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+TEXT_SUFFIXES = (".txt", ".md")
+CORPUS_SUFFIXES = (".jsonl", ".jsonl.gz")
+# A single article file larger than this is almost certainly not an article (a dump, a log).
+MAX_ARTICLE_BYTES = 5 * 1024 * 1024
+MAX_ID_LENGTH = 200
+
+_BLANK_LINES = re.compile(r"\n[ \t]*\n")
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    text: str  # what GET /articles/{id} returns; passage offsets point into it
+    url: str | None = None
+    published: str | None = None
+    standfirst: str = ""
+    tags: tuple[str, ...] = ()
+    caption: str = ""
+    body_start: int = 0  # offset in text where the body paragraphs begin
+    source: str = ""
+
+    @property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for part in (self.title, self.text, self.url or "", self.published or ""):
+            digest.update(part.encode("utf-8", "surrogatepass"))
+            digest.update(b"\x00")
+        return digest.hexdigest()[:32]
+
+    def paragraphs(self) -> list[tuple[int, int]]:
+        """(start, end) offsets of the body's paragraphs, for rendering and highlighting."""
+        return [span for span in _blocks(self.text) if span[0] >= self.body_start]
+
+    def to_record(self) -> dict:
+        return {
+            "id": self.id, "title": self.title, "text": self.text, "url": self.url,
+            "published": self.published, "standfirst": self.standfirst, "tags": list(self.tags),
+            "caption": self.caption, "body_start": self.body_start, "source": self.source,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Article":
+        return cls(**{**record, "tags": tuple(record.get("tags") or ())})
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """An input that was skipped, said by name (and line for corpora) so the user can fix it."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"skipped {where}: {self.reason}"
+
+
+@dataclass
+class ReadResult:
+    articles: list[Article] = field(default_factory=list)
+    problems: list[InputProblem] = field(default_factory=list)
+    files_read: int = 0
+
+    @property
+    def files_skipped(self) -> int:
+        return len({p.path for p in self.problems if p.line is None})
+
+
+def read_articles(paths: Iterable[Path]) -> ReadResult:
+    """Every article under the given folders and files; duplicates and broken inputs reported."""
+    result = ReadResult()
+    seen: set[str] = set()
+    for path in source_files(paths, result.problems):
+        result.files_read += 1
+        for article in _read_one_source(path, result.problems):
+            if article.id in seen:
+                result.problems.append(InputProblem(article.source, f"duplicate article id {article.id!r}"))
+                continue
+            seen.add(article.id)
+            result.articles.append(article)
+    return result
+
+
+def source_files(paths: Iterable[Path], problems: list[InputProblem]) -> Iterator[Path]:
+    """Article files in a stable order; folders are walked without following links (no loops)."""
+    for root in paths:
+        root = Path(root)
+        try:
+            if root.is_dir():
+                yield from _walk_folder(root, problems)
+            elif root.is_file():
+                if _is_supported(root):
+                    yield root
+                else:
+                    problems.append(InputProblem(str(root), "not a .txt, .md, .jsonl or .jsonl.gz file"))
+            else:
+                problems.append(InputProblem(str(root), "no such file or folder"))
+        except OSError as error:
+            problems.append(InputProblem(str(root), f"cannot be read ({error.strerror or error})"))
+
+
+def _walk_folder(root: Path, problems: list[InputProblem]) -> Iterator[Path]:
+    for folder, subfolders, files in os.walk(root, followlinks=False):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
+            if not _is_supported(path):
+                continue
+            try:
+                if not path.is_file():  # a dangling link or a link loop
+                    problems.append(InputProblem(str(path), "broken or looping link"))
+                    continue
+            except OSError as error:
+                problems.append(InputProblem(str(path), f"cannot be read ({error.strerror or error})"))
+                continue
+            yield path
+
+
+def _is_supported(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(TEXT_SUFFIXES) or name.endswith(CORPUS_SUFFIXES)
+
+
+def _read_one_source(path: Path, problems: list[InputProblem]) -> Iterator[Article]:
+    name = path.name.lower()
+    try:
+        if name.endswith(CORPUS_SUFFIXES):
+            yield from read_corpus(path, problems)
+        else:
+            article = read_article_file(path, problems)
+            if article is not None:
+                yield article
+    except OSError as error:
+        problems.append(InputProblem(str(path), f"cannot be read ({error.strerror or error})"))
+
+
+def read_article_file(path: Path, problems: list[InputProblem]) -> Article | None:
+    size = path.stat().st_size
+    if size > MAX_ARTICLE_BYTES:
+        problems.append(InputProblem(str(path), f"too large for one article ({size:,} bytes, limit {MAX_ARTICLE_BYTES:,})"))
+        return None
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        problems.append(InputProblem(str(path), "binary file (contains NUL bytes)"))
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        problems.append(InputProblem(str(path), f"not UTF-8 (invalid byte at offset {error.start}); save it as UTF-8"))
+        return None
+    article_id = path.name[: -len(path.suffix)] if path.suffix else path.name
+    if not text.strip():
+        problems.append(InputProblem(str(path), "empty file"))
+        return None
+    return parse_article(article_id, text, source=str(path), markdown=path.suffix.lower() == ".md")
+
+
+def parse_article(article_id: str, text: str, source: str = "", markdown: bool = False) -> Article:
+    """Fields of the seed layout: title, standfirst, tags line, image caption, then body blocks.
+
+    A text that does not follow the layout still becomes an article: first line title, rest body.
+    """
+    text = normalise_text(text)
+    blocks = _blocks(text)
+    first_line_end = text.find("\n") if "\n" in text else len(text)
+    title = text[blocks[0][0]:first_line_end].strip() if blocks else ""
+    if markdown:
+        title = title.lstrip("#").strip()
+    if _follows_seed_layout(text, blocks):
+        standfirst, tags, caption = (text[s:e] for s, e in blocks[1:4])
+        return Article(
+            id=article_id, title=title, text=text, standfirst=standfirst,
+            tags=tuple(t.strip() for t in tags.split(",") if t.strip()),
+            caption=caption, body_start=blocks[4][0], source=source,
+        )
+    body_start = first_line_end
+    while body_start < len(text) and text[body_start].isspace():
+        body_start += 1
+    return Article(id=article_id, title=title, text=text, body_start=body_start, source=source)
+
+
+def normalise_text(text: str) -> str:
+    """One newline convention and no trailing space, so offsets are stable across platforms."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.strip()
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each blank-line-separated block, whitespace trimmed."""
+    spans, position = [], 0
+    for match in list(_BLANK_LINES.finditer(text)) + [None]:
+        end = match.start() if match else len(text)
+        chunk = text[position:end]
+        stripped = chunk.strip()
+        if stripped:
+            start = position + chunk.index(stripped[0])
+            spans.append((start, start + len(stripped)))
+        if match:
+            position = match.end()
+    return spans
+
+
+def _follows_seed_layout(text: str, blocks: list[tuple[int, int]]) -> bool:
+    if len(blocks) < 5:
+        return False
+    title, standfirst, tags, caption = (text[s:e] for s, e in blocks[:4])
+    single_lines = all("\n" not in part for part in (title, standfirst, tags))
+    looks_like_tags = tags.count(",") >= 1 and not tags.rstrip().endswith((".", "?", "!"))
+    return single_lines and looks_like_tags and "Image:" in caption
+
+
+def read_corpus(path: Path, problems: list[InputProblem]) -> Iterator[Article]:
+    """Articles from a JSONL corpus: {doc_id, title, text, url?, publish_date?} per line."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    seen: set[str] = set()
+    with opener(path, "rb") as handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                article = _article_from_line(line, path, number, problems)
+                if article is None:
+                    continue
+                if article.id in seen:
+                    problems.append(InputProblem(str(path), f"duplicate doc_id {article.id!r}", number))
+                    continue
+                seen.add(article.id)
+                yield article
+        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            problems.append(InputProblem(str(path), f"corpus cut short ({error})"))
+
+
+def _article_from_line(line: bytes, path: Path, number: int, problems: list[InputProblem]) -> Article | None:
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as error:
+        problems.append(InputProblem(str(path), f"not valid JSON ({error})", number))
+        return None
+    if not isinstance(record, dict):
+        problems.append(InputProblem(str(path), "not a JSON object", number))
+        return None
+    doc_id, text = record.get("doc_id", record.get("id")), record.get("text")
+    if not isinstance(doc_id, (str, int)) or str(doc_id).strip() == "" or len(str(doc_id)) > MAX_ID_LENGTH:
+        problems.append(InputProblem(str(path), "missing or invalid doc_id", number))
+        return None
+    if not isinstance(text, str) or not text.strip():
+        problems.append(InputProblem(str(path), "missing or empty text", number))
+        return None
+    title = record.get("title")
+    return Article(
+        id=str(doc_id).strip(),
+        title=title.strip() if isinstance(title, str) else "",
+        text=text,  # verbatim: the corpus's own character offsets must stay valid
+        url=_optional_string(record.get("url")),
+        published=_optional_string(record.get("publish_date") or record.get("published")),
+        source=f"{path}:{number}",
+    )
+
+
+def _optional_string(value) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None

@@ -1,0 +1,125 @@
+"""Command line: `newsdesk index | serve | ask | eval`, thin over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+
+from .config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except _UserError as error:
+        print(f"newsdesk: {error}", file=sys.stderr)
+        return 1
+
+
+class _UserError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsdesk", description="Cited answers from your news articles.")
+    commands = parser.add_subparsers(dest="command")
+
+    index = commands.add_parser("index", help="index the articles (only new and changed ones)")
+    index.add_argument("--seeds", nargs="+", metavar="PATH", help="folders and files of articles")
+    index.add_argument("--embeddings", metavar="DIR", help="where the index lives")
+    index.add_argument("--full", action="store_true", help="re-embed everything")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.set_defaults(run=_index)
+
+    serve = commands.add_parser("serve", help="serve the API and the web chat")
+    serve.add_argument("--embeddings", metavar="DIR")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(run=_serve)
+
+    ask = commands.add_parser("ask", help="ask one question from the command line")
+    ask.add_argument("question")
+    ask.add_argument("--embeddings", metavar="DIR")
+    ask.add_argument("-k", type=int, default=5, help="passages to cite (1..50)")
+    ask.add_argument("--json", action="store_true", help="print the /ask JSON")
+    ask.set_defaults(run=_ask)
+    return parser
+
+
+def _settings(args, **extra) -> Settings:
+    return Settings.from_env(
+        seeds=getattr(args, "seeds", None), embeddings=getattr(args, "embeddings", None), **extra)
+
+
+def _index(args) -> int:
+    from .embeddings import load_embedder
+    from .index import IndexError_, build_index
+
+    settings = _settings(args)
+    try:
+        embedder = load_embedder(settings)
+        report = build_index(settings, embedder, full=args.full, progress=not args.quiet,
+                             log=lambda line: print(line, file=sys.stderr))
+    except (IndexError_, ValueError) as error:
+        raise _UserError(str(error)) from None
+    print(report.summary())
+    if report.passages_total == 0:
+        print("newsdesk: nothing was indexed: no readable articles in "
+              + ", ".join(str(p) for p in settings.seeds), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(args) -> int:
+    import uvicorn
+
+    from .api import create_app
+
+    settings = _settings(args, host=args.host, port=args.port)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
+        print(f"warning: serving on {settings.host} without NEWSDESK_API_TOKEN: anyone who can "
+              "reach this address can ask questions and read the articles", file=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def _ask(args) -> int:
+    from .index import IndexError_
+    from .service import Newsdesk
+
+    if not 1 <= args.k <= 50:
+        raise _UserError("-k must be between 1 and 50")
+    question = args.question.strip()
+    if not question or len(question) > 2000:
+        raise _UserError("the question must have 1 to 2,000 characters")
+    settings = _settings(args)
+    try:
+        answer = Newsdesk(settings).ask(question, args.k)
+    except IndexError_ as error:
+        raise _UserError(str(error)) from None
+    if args.json:
+        print(json.dumps(answer.model_dump(), indent=2, ensure_ascii=False))
+        return 0
+    print(textwrap.fill(answer.answer, 100))
+    print()
+    for citation in answer.citations:
+        print(f"[{citation.n}] {citation.title} ({citation.article_id}, "
+              f"chars {citation.char_start}-{citation.char_end})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

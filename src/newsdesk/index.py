@@ -1,0 +1,437 @@
+"""Index: building, writing and loading index generations (FAISS + passage store + manifest).
+
+Layout of the embeddings folder:
+    CURRENT                 name of the generation being served (replaced atomically)
+    generations/gen-000007/ manifest.json, articles.jsonl, passages.npz, vectors.npy,
+                            index.faiss, bm25/
+    .lock                   held by the one `newsdesk index` allowed to write
+
+A build writes a whole new generation into a temporary folder, syncs it, renames it, then
+swaps CURRENT with os.replace: readers see the old generation or the new one, never a mix,
+and a killed build leaves only a temporary folder that the next build removes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .articles import Article, InputProblem, read_articles
+from .config import Settings
+from .embeddings import Embedder
+from .lexical import LexicalIndex
+from .passages import Chunker, ChunkerSettings, Passage
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+GENERATIONS = "generations"
+KEEP_OLD_GENERATIONS = 2  # replicas still loading the previous one must find it whole
+EMBED_CHUNK = 2048  # passages embedded per progress step
+
+
+class IndexError_(Exception):
+    """A build or load that cannot go on; the message is meant for the user."""
+
+
+class IndexLocked(IndexError_):
+    pass
+
+
+@dataclass
+class BuildReport:
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    passages_embedded: int = 0
+    passages_total: int = 0
+    seconds: float = 0.0
+    generation: str | None = None
+    rebuilt_reason: str | None = None
+    problems: list[InputProblem] = field(default_factory=list)
+    files_skipped: int = 0
+
+    @property
+    def wrote(self) -> bool:
+        return self.generation is not None
+
+    def summary(self) -> str:
+        line = (f"{self.new} new, {self.changed} changed, {self.removed} removed, "
+                f"{self.unchanged} unchanged — {self.passages_embedded} passages embedded "
+                f"in {self.seconds:.1f} s")
+        if self.rebuilt_reason:
+            line += f" (full rebuild: {self.rebuilt_reason})"
+        if self.files_skipped or self.problems:
+            line += f"; {len(self.problems)} inputs skipped ({self.files_skipped} whole files)"
+        return line
+
+
+@dataclass
+class Generation:
+    """One immutable, fully loaded index generation: what a query runs against."""
+
+    name: str
+    folder: Path
+    manifest: dict
+    articles: dict[str, Article]
+    passages: list[Passage]
+    vectors_index: object  # faiss.Index
+    lexical: LexicalIndex
+
+    @property
+    def built_at(self) -> str:
+        return self.manifest["built_at"]
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_index(settings: Settings, embedder: Embedder, full: bool = False,
+                progress: bool = False, log: Callable[[str], None] = lambda _: None) -> BuildReport:
+    """Bring the index under settings.embeddings up to date with settings.seeds."""
+    started = time.perf_counter()
+    root = Path(settings.embeddings)
+    root.mkdir(parents=True, exist_ok=True)
+    with write_lock(root):
+        _remove_unfinished(root)
+        read = read_articles(settings.seeds)
+        report = BuildReport(problems=read.problems, files_skipped=read.files_skipped)
+        for problem in read.problems:
+            log(str(problem))
+        chunker_settings = ChunkerSettings(settings.passage_tokens, settings.overlap_sentences,
+                                           embedder.max_tokens)
+        previous = _reusable_previous(root, settings, embedder, chunker_settings, full, report)
+        plan = _plan(read.articles, previous, report)
+        if previous is not None and not (report.new or report.changed or report.removed):
+            report.seconds = time.perf_counter() - started
+            report.passages_total = len(previous.passage_rows)
+            return report
+        passages, vectors = _assemble(plan, previous, Chunker(chunker_settings, embedder.token_offsets),
+                                      embedder, progress, report)
+        manifest = _manifest(settings, embedder, chunker_settings, plan, passages)
+        report.generation = _write_generation(root, manifest, plan, passages, vectors, settings)
+        report.passages_total = len(passages)
+        _prune_generations(root)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@contextmanager
+def write_lock(root: Path) -> Iterator[None]:
+    """One writer per embeddings folder; a second one is refused with a clear message."""
+    handle = open(root / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise IndexLocked(f"{root} is being indexed by {holder}; "
+                              "wait for that run to finish and try again") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+@dataclass
+class _Previous:
+    manifest: dict
+    passage_rows: list[tuple[str, int, int]]  # (article_id, start, end) per vector row
+    vectors: np.ndarray
+    rows_by_article: dict[str, tuple[int, int]]
+
+
+def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
+                       chunker: ChunkerSettings, full: bool, report: BuildReport) -> _Previous | None:
+    folder = current_folder(root)
+    if folder is None:
+        return None
+    try:
+        manifest = read_manifest(folder)
+    except (OSError, ValueError):
+        report.rebuilt_reason = "the previous index could not be read"
+        return None
+    wanted = {"model": embedder.identity, "dimension": embedder.dimension,
+              "chunker": chunker.as_dict(), "format": FORMAT_VERSION}
+    found = {"model": manifest.get("model", {}).get("identity"),
+             "dimension": manifest.get("model", {}).get("dimension"),
+             "chunker": manifest.get("chunker"), "format": manifest.get("format")}
+    if full:
+        report.rebuilt_reason = "--full"
+        return None
+    changed = [key for key in wanted if wanted[key] != found[key]]
+    if changed:
+        report.rebuilt_reason = f"{', '.join(changed)} changed"
+        return None
+    rows = _read_passage_rows(folder)
+    vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+    by_article: dict[str, tuple[int, int]] = {}
+    for row, (article_id, _, _) in enumerate(rows):
+        first, _ = by_article.get(article_id, (row, row))
+        by_article[article_id] = (first, row + 1)
+    return _Previous(manifest, rows, vectors, by_article)
+
+
+@dataclass
+class _PlannedArticle:
+    article: Article
+    reuse: bool
+
+
+def _plan(articles: list[Article], previous: _Previous | None, report: BuildReport) -> list[_PlannedArticle]:
+    known = previous.manifest["articles"] if previous else {}
+    plan = []
+    for article in articles:
+        entry = known.get(article.id)
+        if entry is None:
+            report.new += 1
+            plan.append(_PlannedArticle(article, reuse=False))
+        elif entry["hash"] != article.content_hash:
+            report.changed += 1
+            plan.append(_PlannedArticle(article, reuse=False))
+        else:
+            report.unchanged += 1
+            plan.append(_PlannedArticle(article, reuse=True))
+    present = {a.id for a in articles}
+    report.removed = sum(1 for article_id in known if article_id not in present)
+    return plan
+
+
+def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: Chunker,
+              embedder: Embedder, progress: bool, report: BuildReport):
+    """Passages and vectors in plan order: reused rows copied, the rest chunked and embedded."""
+    fresh_articles = [p.article for p in plan if not p.reuse]
+    fresh_passages = chunker.passages_for_many(fresh_articles) if fresh_articles else []
+    fresh_by_id = {a.id: ps for a, ps in zip(fresh_articles, fresh_passages)}
+    texts = [p.embedding_text() for ps in fresh_passages for p in ps]
+    fresh_vectors = _embed_with_progress(embedder, texts, progress)
+    report.passages_embedded = len(texts)
+
+    passages: list[Passage] = []
+    blocks: list[np.ndarray] = []
+    cursor = 0
+    for planned in plan:
+        article = planned.article
+        if planned.reuse:
+            first, last = previous.rows_by_article.get(article.id, (0, 0))
+            for n, row in enumerate(range(first, last)):
+                _, start, end = previous.passage_rows[row]
+                passages.append(Passage(f"{article.id}#{n}", article.id, article.title,
+                                        article.text[start:end], start, end))
+            blocks.append(np.asarray(previous.vectors[first:last]))
+        else:
+            own = fresh_by_id[article.id]
+            passages.extend(own)
+            blocks.append(fresh_vectors[cursor:cursor + len(own)])
+            cursor += len(own)
+    dimension = embedder.dimension
+    vectors = np.concatenate(blocks) if blocks else np.zeros((0, dimension), dtype=np.float32)
+    return passages, np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _embed_with_progress(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    if not progress or len(texts) <= EMBED_CHUNK:
+        return embedder.embed(texts)
+    from tqdm import tqdm
+
+    parts = []
+    with tqdm(total=len(texts), unit="passage", desc="embedding") as bar:
+        for start in range(0, len(texts), EMBED_CHUNK):
+            parts.append(embedder.embed(texts[start:start + EMBED_CHUNK]))
+            bar.update(len(parts[-1]))
+    return np.concatenate(parts)
+
+
+def _manifest(settings: Settings, embedder: Embedder, chunker: ChunkerSettings,
+              plan: list[_PlannedArticle], passages: list[Passage]) -> dict:
+    counts: dict[str, int] = {}
+    for passage in passages:
+        counts[passage.article_id] = counts.get(passage.article_id, 0) + 1
+    return {
+        "format": FORMAT_VERSION,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": {"name": getattr(embedder, "identity", "").split(":")[0],
+                  "identity": embedder.identity, "dimension": embedder.dimension,
+                  "max_tokens": embedder.max_tokens,
+                  "backend": getattr(embedder, "backend", "unknown")},
+        "chunker": chunker.as_dict(),
+        "index_type": settings.index_type,
+        "counts": {"articles": len(plan), "passages": len(passages)},
+        "articles": {p.article.id: {"hash": p.article.content_hash,
+                                    "passages": counts.get(p.article.id, 0)} for p in plan},
+    }
+
+
+def _write_generation(root: Path, manifest: dict, plan: list[_PlannedArticle],
+                      passages: list[Passage], vectors: np.ndarray, settings: Settings) -> str:
+    generations = root / GENERATIONS
+    generations.mkdir(exist_ok=True)
+    name = _next_generation_name(generations)
+    manifest["generation"] = name
+    staging = generations / f".tmp-{name}-{os.getpid()}"
+    staging.mkdir()
+    with open(staging / "articles.jsonl", "w", encoding="utf-8") as handle:
+        for planned in plan:
+            handle.write(json.dumps(planned.article.to_record(), ensure_ascii=False) + "\n")
+    _write_passage_rows(staging, passages)
+    np.save(staging / "vectors.npy", vectors)
+    import faiss
+
+    faiss.write_index(make_vector_index(vectors, settings.index_type), str(staging / "index.faiss"))
+    LexicalIndex.build(lexical_texts(passages)).save(staging / "bm25")
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    _sync_tree(staging)
+    os.rename(staging, generations / name)
+    _fsync_dir(generations)
+    pointer = root / f".{CURRENT}.tmp"
+    pointer.write_text(name + "\n")
+    _fsync_file(pointer)
+    os.replace(pointer, root / CURRENT)
+    _fsync_dir(root)
+    return name
+
+
+def lexical_texts(passages: Sequence[Passage]) -> list[str]:
+    return [p.embedding_text() for p in passages]
+
+
+def make_vector_index(vectors: np.ndarray, index_type: str):
+    """Exact inner product by default; HNSW where exact search gets slow (millions of vectors)."""
+    import faiss
+
+    dimension = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 384
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(dimension)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        raise IndexError_(f"unknown index type {index_type!r}: use 'flat' or 'hnsw'")
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def _write_passage_rows(folder: Path, passages: list[Passage]) -> None:
+    ids = sorted({p.article_id for p in passages})
+    position = {article_id: n for n, article_id in enumerate(ids)}
+    np.savez(folder / "passages.npz",
+             article=np.array([position[p.article_id] for p in passages], dtype=np.int32),
+             start=np.array([p.char_start for p in passages], dtype=np.int64),
+             end=np.array([p.char_end for p in passages], dtype=np.int64),
+             article_ids=np.array(ids, dtype=object).astype(str))
+
+
+def _read_passage_rows(folder: Path) -> list[tuple[str, int, int]]:
+    with np.load(folder / "passages.npz") as data:
+        ids = [str(x) for x in data["article_ids"]]
+        return [(ids[a], int(s), int(e)) for a, s, e in zip(data["article"], data["start"], data["end"])]
+
+
+def _next_generation_name(generations: Path) -> str:
+    numbers = [int(p.name.split("-")[1]) for p in generations.iterdir()
+               if p.name.startswith("gen-") and p.name.split("-")[1].isdigit()]
+    return f"gen-{max(numbers, default=0) + 1:06d}"
+
+
+def _remove_unfinished(root: Path) -> None:
+    generations = root / GENERATIONS
+    if generations.is_dir():
+        for leftover in generations.glob(".tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _prune_generations(root: Path) -> None:
+    current = (root / CURRENT).read_text().strip()
+    finished = sorted(p for p in (root / GENERATIONS).iterdir() if p.name.startswith("gen-"))
+    keep = {current} | {p.name for p in finished[-(KEEP_OLD_GENERATIONS + 1):]}
+    for folder in finished:
+        if folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            _fsync_file(path)
+    for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
+        _fsync_dir(path)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def current_name(root: Path) -> str | None:
+    try:
+        name = (Path(root) / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def current_folder(root: Path) -> Path | None:
+    name = current_name(root)
+    if name is None:
+        return None
+    folder = Path(root) / GENERATIONS / name
+    return folder if folder.is_dir() else None
+
+
+def read_manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def load_generation(root: Path) -> Generation:
+    """The generation CURRENT names, fully in memory (later files changing cannot affect it)."""
+    folder = current_folder(root)
+    if folder is None:
+        raise IndexError_(f"no index in {root}: run `newsdesk index` first")
+    import faiss
+
+    manifest = read_manifest(folder)
+    articles: dict[str, Article] = {}
+    with open(folder / "articles.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            article = Article.from_record(json.loads(line))
+            articles[article.id] = article
+    passages = []
+    counters: dict[str, int] = {}
+    for article_id, start, end in _read_passage_rows(folder):
+        article = articles[article_id]
+        n = counters.get(article_id, 0)
+        counters[article_id] = n + 1
+        passages.append(Passage(f"{article_id}#{n}", article_id, article.title,
+                                article.text[start:end], start, end))
+    vectors_index = faiss.read_index(str(folder / "index.faiss"))
+    lexical = LexicalIndex.load(folder / "bm25")
+    return Generation(folder.name, folder, manifest, articles, passages, vectors_index, lexical)

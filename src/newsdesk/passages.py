@@ -1,0 +1,177 @@
+"""Passages: sentence-aware chunks of an article that fit the embedding model's token window."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .articles import Article, _blocks
+
+# Token start offsets of a text, from the embedder's own tokenizer, so budgets are exact.
+TokenOffsets = Callable[[Sequence[str]], list[list[int]]]
+
+# Words after which a full stop does not end a sentence ("Mr. Sarkozy", "Lt. Gov. Patrick").
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "st", "lt", "gov", "sen", "rep", "gen", "col", "capt", "sgt", "jr",
+    "sr", "inc", "co", "corp", "ltd", "vs", "no", "prof", "rev", "ft", "mt", "jan", "feb", "aug",
+    "sept", "sep", "oct", "nov", "dec", "u.s", "u.k", "u.n", "d.c", "e.g", "i.e", "a.m", "p.m", "etc",
+}
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+|\n+")
+_TITLE_TOKENS_MAX = 48
+_SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    passage_tokens: int = 200  # budget for title + passage, within the model's window
+    overlap_sentences: int = 1
+    model_max_tokens: int = 256
+
+    def as_dict(self) -> dict:
+        return {"passage_tokens": self.passage_tokens, "overlap_sentences": self.overlap_sentences,
+                "model_max_tokens": self.model_max_tokens, "version": 1}
+
+
+@dataclass(frozen=True)
+class Passage:
+    passage_id: str
+    article_id: str
+    title: str
+    text: str
+    char_start: int
+    char_end: int
+
+    def embedding_text(self) -> str:
+        """The title travels with the passage so 'it' and 'the treaty' keep their subject."""
+        return f"{self.title}\n\n{self.text}" if self.title else self.text
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in text[start:end], trimmed of surrounding whitespace."""
+    end = len(text) if end is None else end
+    spans, position = [], start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        if match.group(0)[0] in ".!?" and _is_abbreviation(text, position, match.start()):
+            continue
+        cut = match.start() + len(match.group(0).rstrip())
+        _append_trimmed(text, position, cut, spans)
+        position = match.end()
+    _append_trimmed(text, position, end, spans)
+    return spans
+
+
+def _is_abbreviation(text: str, sentence_start: int, dot: int) -> bool:
+    word_start = dot
+    while word_start > sentence_start and not text[word_start - 1].isspace():
+        word_start -= 1
+    word = text[word_start:dot].lower().strip("(\"'“‘")
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))
+
+
+def content_spans(article: Article) -> list[tuple[int, int]]:
+    """The blocks worth retrieving: everything but the title line and the tags line."""
+    blocks = _blocks(article.text)
+    if article.tags:  # seed layout: standfirst, tags, caption, body...
+        return [blocks[1]] + [b for b in blocks[3:]]
+    if article.body_start:
+        return [b if b[0] >= article.body_start else (article.body_start, b[1])
+                for b in blocks if b[1] > article.body_start]
+    return blocks
+
+
+class Chunker:
+    def __init__(self, settings: ChunkerSettings, token_offsets: TokenOffsets):
+        self.settings = settings
+        self.token_offsets = token_offsets
+
+    def passages_for_many(self, articles: Sequence[Article]) -> list[list[Passage]]:
+        offsets = self.token_offsets([a.text for a in articles])
+        title_offsets = self.token_offsets([a.title for a in articles])
+        return [self._passages(article, starts, len(t))
+                for article, starts, t in zip(articles, offsets, title_offsets)]
+
+    def passages_for(self, article: Article) -> list[Passage]:
+        return self.passages_for_many([article])[0]
+
+    def _passages(self, article: Article, token_starts: list[int], title_tokens: int) -> list[Passage]:
+        budget = self.budget(title_tokens)
+        units = self._units(article, token_starts, budget)
+        chunks = _pack(units, budget, self.settings.overlap_sentences)
+        return [
+            Passage(
+                passage_id=f"{article.id}#{n}", article_id=article.id, title=article.title,
+                text=article.text[start:end], char_start=start, char_end=end,
+            )
+            for n, (start, end) in enumerate(chunks)
+        ]
+
+    def budget(self, title_tokens: int) -> int:
+        window = min(self.settings.passage_tokens, self.settings.model_max_tokens)
+        return max(32, window - _SPECIAL_TOKENS - min(title_tokens, _TITLE_TOKENS_MAX) - 1)
+
+    def _units(self, article: Article, token_starts: list[int], budget: int) -> list[tuple[int, int, int]]:
+        """Sentences as (start, end, tokens); a sentence longer than the budget is cut at tokens."""
+        units = []
+        for block_start, block_end in content_spans(article):
+            for start, end in sentence_spans(article.text, block_start, block_end):
+                count = _tokens_between(token_starts, start, end)
+                if count <= budget:
+                    units.append((start, end, count))
+                else:
+                    units.extend(_cut_long_sentence(article.text, token_starts, start, end, budget))
+        return units
+
+
+def _tokens_between(token_starts: list[int], start: int, end: int) -> int:
+    return bisect.bisect_left(token_starts, end) - bisect.bisect_left(token_starts, start)
+
+
+def _cut_long_sentence(text: str, token_starts: list[int], start: int, end: int, budget: int):
+    first = bisect.bisect_left(token_starts, start)
+    last = bisect.bisect_left(token_starts, end)
+    pieces = []
+    while first < last:
+        stop = min(first + budget, last)
+        piece_end = token_starts[stop] if stop < last else end
+        # Prefer to cut at whitespace so no word is split across passages.
+        if stop < last:
+            space = text.rfind(" ", token_starts[first], piece_end)
+            if space > token_starts[first]:
+                piece_end = space
+                stop = bisect.bisect_left(token_starts, piece_end)
+        piece_start = token_starts[first]
+        piece = text[piece_start:piece_end].strip()
+        if piece:
+            offset = text.index(piece[0], piece_start)
+            pieces.append((offset, offset + len(piece), stop - first))
+        first = stop if stop > first else first + 1
+    return pieces
+
+
+def _pack(units: list[tuple[int, int, int]], budget: int, overlap: int) -> list[tuple[int, int]]:
+    """Greedily fill passages with whole sentences, repeating the last `overlap` sentences."""
+    chunks: list[tuple[int, int]] = []
+    i = 0
+    while i < len(units):
+        j, used = i, 0
+        while j < len(units) and used + units[j][2] <= budget:
+            used += units[j][2]
+            j += 1
+        j = max(j, i + 1)
+        chunks.append((units[i][0], units[j - 1][1]))
+        if j >= len(units):
+            break
+        # Step back for the overlap, but always move forward by at least one sentence.
+        i = max(j - overlap, i + 1)
+    return chunks

@@ -1,0 +1,101 @@
+"""The library API the HTTP server, the CLI and the tests share: ask, health, articles."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from .answers import Answer, answer_question
+from .articles import Article
+from .config import Settings
+from .embeddings import Embedder, load_embedder
+from .index import Generation, IndexError_, current_name, load_generation
+from .retrieval import Retriever
+
+log = logging.getLogger("newsdesk")
+
+WATCH_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    articles: int
+    passages: int
+    model: str
+    built_at: str | None
+    generation: str | None
+
+
+class Newsdesk:
+    """Answers questions from the newest complete index generation under settings.embeddings.
+
+    A query takes one Retriever reference at its start and uses it to the end, so it sees one
+    generation whole even while a newer one is being loaded and swapped in.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+        self.settings = settings
+        self.embedder = embedder or load_embedder(settings)
+        self._retriever: Retriever | None = None
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.refresh()
+
+    # -- generations
+
+    def refresh(self) -> bool:
+        """Load the generation CURRENT names if it is not the one in use; True when it switched."""
+        with self._load_lock:
+            wanted = current_name(self.settings.embeddings)
+            if wanted is None or (self._retriever and self._retriever.generation.name == wanted):
+                return False
+            try:
+                generation = load_generation(self.settings.embeddings)
+            except (IndexError_, OSError, ValueError, KeyError, RuntimeError) as error:
+                # A generation pruned or replaced mid-load: keep serving the one we have.
+                log.warning("could not load index generation %s: %s", wanted, error)
+                return False
+            self._retriever = Retriever(generation, self.embedder)
+            log.info("serving index generation %s (%d passages)", generation.name,
+                     len(generation.passages))
+            return True
+
+    def watch(self) -> None:
+        """Pick up new generations in the background, so no request pays for loading one."""
+        if self._watcher is not None:
+            return
+        def loop():
+            while not self._stop.wait(WATCH_SECONDS):
+                self.refresh()
+        self._watcher = threading.Thread(target=loop, name="newsdesk-watch", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    @property
+    def generation(self) -> Generation | None:
+        return self._retriever.generation if self._retriever else None
+
+    # -- the questions people ask
+
+    def ask(self, question: str, k: int = 5) -> Answer:
+        retriever = self._retriever
+        if retriever is None:
+            raise IndexError_(f"no index in {self.settings.embeddings}: run `newsdesk index` first")
+        return answer_question(question, retriever, k=k, abstain_below=self.settings.abstain_below)
+
+    def article(self, article_id: str) -> Article | None:
+        generation = self.generation
+        return generation.articles.get(article_id) if generation else None
+
+    def health(self) -> Health:
+        generation = self.generation
+        model = getattr(self.embedder, "identity", "unknown")
+        if generation is None:
+            return Health("no index", 0, 0, model, None, None)
+        return Health("ok", len(generation.articles), len(generation.passages), model,
+                      generation.built_at, generation.name)
