@@ -97,7 +97,7 @@ def _serve(args) -> int:
 
 
 def _ask(args) -> int:
-    from .index import IndexError_
+    from .index import IndexError_, current_name
     from .service import Newsdesk
 
     if not 1 <= args.k <= 50:
@@ -106,6 +106,8 @@ def _ask(args) -> int:
     if not question or len(question) > 2000:
         raise _UserError("the question must have 1 to 2,000 characters")
     settings = _settings(args)
+    if current_name(settings.embeddings) is None:  # say so before spending seconds on the model
+        raise _UserError(f"no index in {settings.embeddings}: run `newsdesk index` first")
     try:
         answer = Newsdesk(settings).ask(question, args.k)
     except IndexError_ as error:

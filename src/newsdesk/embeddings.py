@@ -37,6 +37,10 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
+        transformers_logging.set_verbosity_error()
 
         self.model = SentenceTransformer(model_path, device="cpu")
         self.tokenizer = self.model.tokenizer

@@ -53,7 +53,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     end = len(text) if end is None else end
     spans, position = [], start
     for match in _SENTENCE_END.finditer(text, start, end):
-        if match.group(0)[0] in ".!?" and _is_abbreviation(text, position, match.start()):
+        if match.group(0)[0] == "." and _is_abbreviation(text, position, match.start()):
             continue
         cut = match.start() + len(match.group(0).rstrip())
         _append_trimmed(text, position, cut, spans)
@@ -79,15 +79,15 @@ def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]
         spans.append((start, end))
 
 
-def content_spans(article: Article) -> list[tuple[int, int]]:
-    """The blocks worth retrieving: everything but the title line and the tags line."""
-    blocks = _blocks(article.text)
-    if article.tags:  # seed layout: standfirst, tags, caption, body...
-        return [blocks[1]] + [b for b in blocks[3:]]
-    if article.body_start:
-        return [b if b[0] >= article.body_start else (article.body_start, b[1])
-                for b in blocks if b[1] > article.body_start]
-    return blocks
+def content_regions(article: Article) -> list[tuple[int, int]]:
+    """Contiguous stretches worth retrieving: all but the title line and the tags line.
+
+    Passages never cross a region's edge, so a passage's text is one slice of the article.
+    """
+    if article.tags:  # seed layout: title, standfirst, tags, caption, body...
+        blocks = _blocks(article.text)
+        return [blocks[1], (blocks[3][0], len(article.text))]
+    return [(article.body_start, len(article.text))]
 
 
 class Chunker:
@@ -106,8 +106,10 @@ class Chunker:
 
     def _passages(self, article: Article, token_starts: list[int], title_tokens: int) -> list[Passage]:
         budget = self.budget(title_tokens)
-        units = self._units(article, token_starts, budget)
-        chunks = _pack(units, budget, self.settings.overlap_sentences)
+        chunks = []
+        for region in content_regions(article):
+            units = self._units(article, region, token_starts, budget)
+            chunks.extend(_pack(units, budget, self.settings.overlap_sentences))
         return [
             Passage(
                 passage_id=f"{article.id}#{n}", article_id=article.id, title=article.title,
@@ -120,16 +122,16 @@ class Chunker:
         window = min(self.settings.passage_tokens, self.settings.model_max_tokens)
         return max(32, window - _SPECIAL_TOKENS - min(title_tokens, _TITLE_TOKENS_MAX) - 1)
 
-    def _units(self, article: Article, token_starts: list[int], budget: int) -> list[tuple[int, int, int]]:
+    def _units(self, article: Article, region: tuple[int, int], token_starts: list[int],
+               budget: int) -> list[tuple[int, int, int]]:
         """Sentences as (start, end, tokens); a sentence longer than the budget is cut at tokens."""
         units = []
-        for block_start, block_end in content_spans(article):
-            for start, end in sentence_spans(article.text, block_start, block_end):
-                count = _tokens_between(token_starts, start, end)
-                if count <= budget:
-                    units.append((start, end, count))
-                else:
-                    units.extend(_cut_long_sentence(article.text, token_starts, start, end, budget))
+        for start, end in sentence_spans(article.text, *region):
+            count = _tokens_between(token_starts, start, end)
+            if count <= budget:
+                units.append((start, end, count))
+            else:
+                units.extend(_cut_long_sentence(article.text, token_starts, start, end, budget))
         return units
 
 

@@ -1,0 +1,52 @@
+# newsdesk: `make run` sets everything up and serves; `make test` runs the suite.
+VENV    ?= .venv
+PYTHON  ?= python3
+PY       = $(VENV)/bin/python
+NEWSDESK = $(VENV)/bin/newsdesk
+export HF_HUB_OFFLINE = 1
+export TOKENIZERS_PARALLELISM = false
+
+.PHONY: install index run serve test eval bench stress test-llm test-ray chromium clean
+
+install: $(VENV)/.installed
+
+# torch is installed first and pinned: a bare `torch` requirement pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	-@$(MAKE) --no-print-directory chromium
+	touch $@
+
+# The browser tests need Debian's chromium; never a downloaded browser.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -q && apt-get install -y -q chromium) >/dev/null 2>&1 || \
+	  echo "could not install chromium (needs root and the Debian mirror): browser tests will be skipped"; }
+
+index: install
+	$(NEWSDESK) index
+
+run: index
+	$(NEWSDESK) serve
+
+serve: install
+	$(NEWSDESK) serve
+
+test: install
+	$(PY) -m pytest -q -m "not stress"
+
+eval: install
+	$(NEWSDESK) eval --corpus ../shared/data/realtimeqa/dev_corpus.jsonl.gz \
+	  --questions ../shared/data/realtimeqa/dev_questions.jsonl
+
+bench: install
+	$(PY) benchmarks/run.py
+
+stress: install
+	$(PY) -m pytest -q -m stress
+
+clean:
+	rm -rf $(VENV) embeddings/CURRENT embeddings/generations embeddings/.lock

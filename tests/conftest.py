@@ -1,0 +1,115 @@
+"""Shared fixtures: temporary seeds and index folders, the fake embedder, the real model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fakes import FakeEmbedder  # noqa: E402
+
+from newsdesk.config import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "seeds" / "000_f789124f10d71b11.txt"
+SEED_ID = SEED.stem
+SHARED_DATA = ROOT.parent / "shared" / "data"
+TREATY_QUESTION = "What does the Treaty of Le Touquet do?"
+
+
+@pytest.fixture(autouse=True)
+def _no_user_environment(monkeypatch):
+    """Tests never read the developer's own NEWSDESK_* settings."""
+    for name in list(os.environ):
+        if name.startswith("NEWSDESK_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def seeds(tmp_path) -> Path:
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path, seeds) -> Settings:
+    return Settings(seeds=(seeds,), embeddings=tmp_path / "embeddings")
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from newsdesk.embeddings import load_embedder
+
+    return load_embedder(Settings())
+
+
+def shared_data(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"needs ../shared/data/{relative} (the shared evaluation data is not beside this checkout)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`newsdesk serve` in a subprocess on a free port, as a user would run it."""
+
+    def __init__(self, embeddings: Path, env: dict | None = None, host: str = "127.0.0.1"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = embeddings.parent / f"server-{self.port}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "newsdesk.cli", "serve", "--embeddings", str(embeddings),
+             "--host", host, "--port", str(self.port)],
+            stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+        )
+        self._wait_until_up()
+
+    def _wait_until_up(self, timeout: float = 90) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "newsdesk.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, timeout=timeout)

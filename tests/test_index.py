@@ -1,0 +1,114 @@
+import json
+import shutil
+
+import pytest
+from conftest import SEED_ID
+
+from newsdesk.index import IndexLocked, build_index, current_name, load_generation, write_lock
+
+
+def add_article(folder, name, title, body):
+    (folder / f"{name}.txt").write_text(f"{title}\n\n{body}")
+
+
+def test_first_build_embeds_everything_and_writes_a_manifest(settings, fake_embedder):
+    report = build_index(settings, fake_embedder)
+    assert (report.new, report.changed, report.removed, report.unchanged) == (1, 0, 0, 0)
+    generation = load_generation(settings.embeddings)
+    manifest = generation.manifest
+    assert manifest["model"]["identity"] == fake_embedder.identity
+    assert manifest["model"]["dimension"] == fake_embedder.dimension
+    assert manifest["chunker"]["passage_tokens"] == settings.passage_tokens
+    assert set(manifest["articles"]) == {SEED_ID}
+    assert len(manifest["articles"][SEED_ID]["hash"]) == 32
+    assert generation.vectors_index.ntotal == len(generation.passages) == report.passages_embedded
+
+
+def test_only_new_and_changed_articles_are_embedded(settings, seeds, fake_embedder):
+    build_index(settings, fake_embedder)
+    add_article(seeds, "second", "Second story", "A new bridge opened in Leeds today.")
+    fake_embedder.embedded.clear()
+    report = build_index(settings, fake_embedder)
+    assert (report.new, report.changed, report.removed, report.unchanged) == (1, 0, 0, 1)
+    assert all("Leeds" in text for text in fake_embedder.embedded)
+    assert report.summary().startswith("1 new, 0 changed, 0 removed, 1 unchanged")
+
+    add_article(seeds, "second", "Second story", "The bridge in Leeds closed again.")
+    fake_embedder.embedded.clear()
+    report = build_index(settings, fake_embedder)
+    assert (report.new, report.changed, report.unchanged) == (0, 1, 1)
+    assert all("closed again" in text for text in fake_embedder.embedded)
+
+
+def test_removed_articles_are_dropped_and_nothing_to_do_writes_nothing(settings, seeds, fake_embedder):
+    add_article(seeds, "second", "Second story", "A new bridge opened in Leeds today.")
+    build_index(settings, fake_embedder)
+    (seeds / "second.txt").unlink()
+    report = build_index(settings, fake_embedder)
+    assert report.removed == 1 and report.passages_embedded == 0
+    assert set(load_generation(settings.embeddings).articles) == {SEED_ID}
+    again = build_index(settings, fake_embedder)
+    assert not again.wrote and again.unchanged == 1
+
+
+def test_incremental_index_equals_a_clean_build(settings, seeds, tmp_path, fake_embedder):
+    build_index(settings, fake_embedder)
+    add_article(seeds, "second", "Second story", "A new bridge opened in Leeds today. It is long.")
+    build_index(settings, fake_embedder)
+    clean = settings.with_(embeddings=tmp_path / "clean")
+    build_index(clean, fake_embedder)
+    a, b = load_generation(settings.embeddings), load_generation(clean.embeddings)
+    assert [p.passage_id for p in a.passages] == [p.passage_id for p in b.passages]
+    assert [p.text for p in a.passages] == [p.text for p in b.passages]
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("built_at", "generation")}
+    assert strip(a.manifest) == strip(b.manifest)
+
+
+def test_changing_a_chunker_setting_or_model_rebuilds_everything(settings, fake_embedder):
+    build_index(settings, fake_embedder)
+    report = build_index(settings.with_(passage_tokens=120), fake_embedder)
+    assert report.new == 1 and "chunker changed" in report.rebuilt_reason
+    fake_embedder.identity = "another-model"
+    report = build_index(settings.with_(passage_tokens=120), fake_embedder)
+    assert report.new == 1 and "model changed" in report.rebuilt_reason
+
+
+def test_full_flag_re_embeds_everything(settings, fake_embedder):
+    build_index(settings, fake_embedder)
+    report = build_index(settings, fake_embedder, full=True)
+    assert report.new == 1 and report.passages_embedded > 0
+
+
+def test_a_failed_build_leaves_the_served_generation_whole(settings, seeds, fake_embedder, monkeypatch):
+    build_index(settings, fake_embedder)
+    before = current_name(settings.embeddings)
+    add_article(seeds, "second", "Second story", "A new bridge opened in Leeds today.")
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("newsdesk.index.LexicalIndex.build", explode)
+    with pytest.raises(RuntimeError):
+        build_index(settings, fake_embedder)
+    assert current_name(settings.embeddings) == before
+    assert set(load_generation(settings.embeddings).articles) == {SEED_ID}
+    monkeypatch.undo()
+    report = build_index(settings, fake_embedder)  # and the next build cleans up and completes
+    assert report.new == 1
+    leftovers = [p.name for p in (settings.embeddings / "generations").iterdir() if p.name.startswith(".tmp")]
+    assert leftovers == []
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(settings, fake_embedder):
+    settings.embeddings.mkdir(parents=True)
+    with write_lock(settings.embeddings):
+        with pytest.raises(IndexLocked, match="being indexed"):
+            build_index(settings, fake_embedder)
+
+
+def test_old_generations_are_pruned(settings, seeds, fake_embedder):
+    for n in range(5):
+        add_article(seeds, f"extra{n}", f"Extra {n}", f"Body number {n}.")
+        build_index(settings, fake_embedder)
+    names = sorted(p.name for p in (settings.embeddings / "generations").iterdir())
+    assert len(names) == 3 and names[-1] == current_name(settings.embeddings)
