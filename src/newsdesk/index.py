@@ -38,6 +38,10 @@ GENERATIONS = "generations"
 KEEP_OLD_GENERATIONS = 2  # replicas still loading the previous one must find it whole
 EMBED_CHUNK = 2048  # passages embedded per progress step
 
+# Chunks and embeds the new and changed articles: their passages, article by article, and one
+# vector row per passage in the same order. Local by default; distributed.py runs it on Ray.
+ChunkAndEmbed = Callable[[list[Article], ChunkerSettings], "tuple[list[list[Passage]], np.ndarray]"]
+
 
 class IndexError_(Exception):
     """A build or load that cannot go on; the message is meant for the user."""
@@ -97,7 +101,8 @@ class Generation:
 
 
 def build_index(settings: Settings, embedder: Embedder, full: bool = False,
-                progress: bool = False, log: Callable[[str], None] = lambda _: None) -> BuildReport:
+                progress: bool = False, log: Callable[[str], None] = lambda _: None,
+                chunk_and_embed: ChunkAndEmbed | None = None) -> BuildReport:
     """Bring the index under settings.embeddings up to date with settings.seeds."""
     started = time.perf_counter()
     root = Path(settings.embeddings)
@@ -116,8 +121,9 @@ def build_index(settings: Settings, embedder: Embedder, full: bool = False,
             report.seconds = time.perf_counter() - started
             report.passages_total = len(previous.passage_rows)
             return report
-        passages, vectors = _assemble(plan, previous, Chunker(chunker_settings, embedder.token_offsets),
-                                      embedder, progress, report)
+        fresh = chunk_and_embed or local_chunk_and_embed(embedder, progress)
+        passages, vectors = _assemble(plan, previous, chunker_settings, fresh, embedder.dimension,
+                                      report)
         manifest = _manifest(settings, embedder, chunker_settings, plan, passages)
         report.generation = _write_generation(root, manifest, plan, passages, vectors, settings)
         report.passages_total = len(passages)
@@ -211,15 +217,14 @@ def _plan(articles: list[Article], previous: _Previous | None, report: BuildRepo
     return plan
 
 
-def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: Chunker,
-              embedder: Embedder, progress: bool, report: BuildReport):
+def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: ChunkerSettings,
+              chunk_and_embed: ChunkAndEmbed, dimension: int, report: BuildReport):
     """Passages and vectors in plan order: reused rows copied, the rest chunked and embedded."""
     fresh_articles = [p.article for p in plan if not p.reuse]
-    fresh_passages = chunker.passages_for_many(fresh_articles) if fresh_articles else []
+    fresh_passages, fresh_vectors = (chunk_and_embed(fresh_articles, chunker) if fresh_articles
+                                     else ([], np.zeros((0, dimension), dtype=np.float32)))
     fresh_by_id = {a.id: ps for a, ps in zip(fresh_articles, fresh_passages)}
-    texts = [p.embedding_text() for ps in fresh_passages for p in ps]
-    fresh_vectors = _embed_with_progress(embedder, texts, progress)
-    report.passages_embedded = len(texts)
+    report.passages_embedded = len(fresh_vectors)
 
     passages: list[Passage] = []
     blocks: list[np.ndarray] = []
@@ -238,9 +243,17 @@ def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: 
             passages.extend(own)
             blocks.append(fresh_vectors[cursor:cursor + len(own)])
             cursor += len(own)
-    dimension = embedder.dimension
     vectors = np.concatenate(blocks) if blocks else np.zeros((0, dimension), dtype=np.float32)
     return passages, np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def local_chunk_and_embed(embedder: Embedder, progress: bool = False) -> ChunkAndEmbed:
+    """Chunk and embed in this process, with the embedder's own tokenizer and model."""
+    def run(articles: list[Article], settings: ChunkerSettings):
+        passages = Chunker(settings, embedder.token_offsets).passages_for_many(articles)
+        texts = [p.embedding_text() for own in passages for p in own]
+        return passages, _embed_with_progress(embedder, texts, progress)
+    return run
 
 
 def _embed_with_progress(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
