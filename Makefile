@@ -38,9 +38,12 @@ serve: install
 test: install
 	$(PY) -m pytest -q -m "not stress"
 
+# Indexes into .cache/eval-<corpus> (incremental: only the first run embeds the corpus).
 eval: install
 	$(NEWSDESK) eval --corpus ../shared/data/realtimeqa/dev_corpus.jsonl.gz \
-	  --questions ../shared/data/realtimeqa/dev_questions.jsonl
+	  --questions ../shared/data/realtimeqa/dev_questions.jsonl --json .cache/eval-realtimeqa-dev.json
+	$(NEWSDESK) eval --corpus ../shared/data/squad_v2/contexts.jsonl \
+	  --questions ../shared/data/squad_v2/dev_questions.jsonl --json .cache/eval-squad-v2-dev.json
 
 bench: install
 	$(PY) benchmarks/run.py

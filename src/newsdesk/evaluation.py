@@ -1,0 +1,363 @@
+"""Evaluation: a question set asked through the /ask code path, scored for retrieval, answers,
+abstention and speed.
+
+Two question formats are read: RealTimeQA (`question_id, question_date, question, answer_text[],
+gold_doc_ids[], gold_passages[{doc_id, char_start, char_end}]`) and SQuAD 2.0 (`id, question,
+answers[], is_impossible, gold_doc_id`). The metric code only sees `Prediction`s, so the baseline
+recipes in `baselines.py` are scored by exactly the same functions as newsdesk itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from .config import Settings
+
+CUTOFFS = (1, 5, 10)
+MRR_CUTOFF = 10
+
+
+@dataclass(frozen=True)
+class GoldSpan:
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    gold_doc_ids: tuple[str, ...]
+    gold_spans: tuple[GoldSpan, ...] = ()
+    answerable: bool = True
+    date: str | None = None  # when the question was asked (RealTimeQA), ISO yyyy-mm-dd
+
+
+@dataclass(frozen=True)
+class Cited:
+    """One retrieved passage, as the metrics see it: where it is, nothing else."""
+
+    article_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    cited: tuple[Cited, ...]  # in rank order
+    answer: str
+    abstained: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one question scored; None where the question has nothing to score it against."""
+
+    question_id: str
+    answerable: bool
+    doc_rank: int | None  # 1-based rank of the first citation from a gold article
+    passage_rank: int | None  # 1-based rank of the first citation overlapping a gold span
+    has_gold_docs: bool
+    has_gold_spans: bool
+    answer_contains_gold: bool
+    abstained: bool
+    seconds: float
+    answer: str = ""
+
+
+@dataclass
+class Report:
+    recipe: str
+    questions: int
+    answerable: int
+    unanswerable: int
+    doc_recall: dict[int, float | None]
+    doc_mrr10: float | None
+    passage_hit: dict[int, float | None]
+    answer_contains_gold: float | None  # over answerable questions
+    answered_when_answerable: float | None
+    abstained_when_unanswerable: float | None
+    questions_per_second: float
+    p50_ms: float
+    p95_ms: float
+    outcomes: list[Outcome] = field(default_factory=list, repr=False)
+
+    def to_json(self, with_outcomes: bool = True) -> dict:
+        data = asdict(self)
+        data["doc_recall"] = {f"@{k}": v for k, v in self.doc_recall.items()}
+        data["passage_hit"] = {f"@{k}": v for k, v in self.passage_hit.items()}
+        if not with_outcomes:
+            data.pop("outcomes")
+        return data
+
+
+# ---------------------------------------------------------------- reading question sets
+
+
+def read_questions(path: Path) -> list[EvalQuestion]:
+    """RealTimeQA or SQuAD 2.0 questions, one JSON object a line; the format is told by its keys."""
+    questions = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                questions.append(_question_from_record(record))
+            except (ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"{path}:{number}: not a RealTimeQA or SQuAD 2.0 question ({error})") from None
+    if not questions:
+        raise ValueError(f"{path}: no questions")
+    return questions
+
+
+def _question_from_record(record: dict) -> EvalQuestion:
+    if "question_id" in record:  # RealTimeQA
+        spans = tuple(GoldSpan(str(p["doc_id"]), int(p["char_start"]), int(p["char_end"]))
+                      for p in record.get("gold_passages") or ())
+        return EvalQuestion(
+            id=str(record["question_id"]), question=record["question"].strip(),
+            answers=tuple(record.get("answer_text") or ()),
+            gold_doc_ids=tuple(str(d) for d in record.get("gold_doc_ids") or ()),
+            gold_spans=spans, answerable=True, date=_iso_date(record.get("question_date")))
+    impossible = bool(record.get("is_impossible", False))
+    return EvalQuestion(  # SQuAD 2.0
+        id=str(record["id"]), question=record["question"].strip(),
+        answers=tuple(record.get("answers") or ()),
+        gold_doc_ids=(str(record["gold_doc_id"]),) if record.get("gold_doc_id") else (),
+        answerable=not impossible)
+
+
+def _iso_date(value) -> str | None:
+    """'2022/01/07' → '2022-01-07'; anything unreadable → None."""
+    if not isinstance(value, str):
+        return None
+    match = re.match(r"(\d{4})[/-](\d{2})[/-](\d{2})", value.strip())
+    return "-".join(match.groups()) if match else None
+
+
+# ---------------------------------------------------------------- per-question metrics
+
+
+def first_doc_rank(cited: Sequence[Cited], gold_doc_ids: Iterable[str]) -> int | None:
+    gold = set(gold_doc_ids)
+    return next((rank for rank, c in enumerate(cited, start=1) if c.article_id in gold), None)
+
+
+def first_passage_rank(cited: Sequence[Cited], spans: Sequence[GoldSpan]) -> int | None:
+    for rank, c in enumerate(cited, start=1):
+        if any(c.article_id == s.doc_id and c.start < s.end and s.start < c.end for s in spans):
+            return rank
+    return None
+
+
+def contains_answer(text: str, answers: Iterable[str]) -> bool:
+    """Case-insensitive, whitespace-insensitive containment of any gold answer."""
+    haystack = _normal(text)
+    return any(_normal(a) and _normal(a) in haystack for a in answers)
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def score(question: EvalQuestion, prediction: Prediction, seconds: float) -> Outcome:
+    return Outcome(
+        question_id=question.id, answerable=question.answerable,
+        doc_rank=first_doc_rank(prediction.cited, question.gold_doc_ids),
+        passage_rank=first_passage_rank(prediction.cited, question.gold_spans),
+        has_gold_docs=bool(question.gold_doc_ids), has_gold_spans=bool(question.gold_spans),
+        answer_contains_gold=not prediction.abstained and contains_answer(prediction.answer, question.answers),
+        abstained=prediction.abstained, seconds=seconds, answer=prediction.answer)
+
+
+# ---------------------------------------------------------------- aggregates
+
+
+def recall_at(ranks: Sequence[int | None], k: int) -> float | None:
+    """Share of questions whose first hit is at rank k or better."""
+    if not ranks:
+        return None
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+def mrr_at(ranks: Sequence[int | None], k: int = MRR_CUTOFF) -> float | None:
+    """Mean reciprocal rank of the first hit, counting a hit below rank k as 0."""
+    if not ranks:
+        return None
+    return sum(1 / r for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Linear-interpolated percentile (numpy's default), p in 0..100."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * p / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _share(flags: Sequence[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def summarise(recipe: str, outcomes: Sequence[Outcome], wall_seconds: float) -> Report:
+    answerable = [o for o in outcomes if o.answerable]
+    unanswerable = [o for o in outcomes if not o.answerable]
+    doc_ranks = [o.doc_rank for o in answerable if o.has_gold_docs]
+    passage_ranks = [o.passage_rank for o in answerable if o.has_gold_spans]
+    latencies = [o.seconds * 1000 for o in outcomes]
+    return Report(
+        recipe=recipe, questions=len(outcomes), answerable=len(answerable),
+        unanswerable=len(unanswerable),
+        doc_recall={k: recall_at(doc_ranks, k) for k in CUTOFFS},
+        doc_mrr10=mrr_at(doc_ranks, MRR_CUTOFF),
+        passage_hit={k: recall_at(passage_ranks, k) for k in CUTOFFS},
+        answer_contains_gold=_share([o.answer_contains_gold for o in answerable]),
+        answered_when_answerable=_share([not o.abstained for o in answerable]) if unanswerable else None,
+        abstained_when_unanswerable=_share([o.abstained for o in unanswerable]) if unanswerable else None,
+        questions_per_second=len(outcomes) / wall_seconds if wall_seconds > 0 else 0.0,
+        p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
+        outcomes=list(outcomes))
+
+
+Ask = Callable[[EvalQuestion], Prediction]
+
+
+def evaluate(recipe: str, questions: Sequence[EvalQuestion], ask: Ask) -> Report:
+    """Ask every question in order, timing each, and score the lot."""
+    outcomes = []
+    started = time.perf_counter()
+    for question in questions:
+        asked = time.perf_counter()
+        prediction = ask(question)
+        outcomes.append(score(question, prediction, time.perf_counter() - asked))
+    return summarise(recipe, outcomes, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- newsdesk itself
+
+
+def newsdesk_asker(desk, k: int = 10, use_dates: bool = True) -> Ask:
+    """Questions through service.Newsdesk.ask, the code path of POST /ask."""
+    def ask(question: EvalQuestion) -> Prediction:
+        as_of = date.fromisoformat(question.date) if use_dates and question.date else None
+        answer = desk.ask(question.question, k, as_of=as_of)
+        return Prediction(
+            cited=tuple(Cited(c.article_id, c.char_start, c.char_end) for c in answer.citations),
+            answer=answer.answer, abstained=answer.abstained)
+    return ask
+
+
+def default_embeddings_folder(corpus: Path) -> Path:
+    """.cache/eval-<corpus name>: git-ignored, reused (and updated incrementally) between runs."""
+    name = corpus.name
+    for suffix in (".jsonl.gz", ".jsonl", ".gz"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return Path(".cache") / f"eval-{name or 'corpus'}"
+
+
+def index_corpus(corpus: Path, embeddings: Path, embedder=None, progress: bool = False,
+                 log: Callable[[str], None] = lambda _: None):
+    """Bring the evaluation index up to date (only new and changed articles are embedded)."""
+    from .embeddings import load_embedder
+    from .index import build_index
+
+    settings = Settings.from_env(seeds=(corpus,), embeddings=embeddings)
+    embedder = embedder or load_embedder(settings)
+    return settings, embedder, build_index(settings, embedder, progress=progress, log=log)
+
+
+def run_newsdesk(corpus: Path, questions: Sequence[EvalQuestion], embeddings: Path,
+                 k: int = 10, embedder=None, progress: bool = False) -> Report:
+    from .service import Newsdesk
+
+    settings, embedder, _ = index_corpus(corpus, embeddings, embedder, progress)
+    desk = Newsdesk(settings, embedder)
+    return evaluate("newsdesk", questions, newsdesk_asker(desk, k))
+
+
+# ---------------------------------------------------------------- reporting
+
+_ROWS = [
+    ("doc recall@1", lambda r: r.doc_recall[1]),
+    ("doc recall@5", lambda r: r.doc_recall[5]),
+    ("doc recall@10", lambda r: r.doc_recall[10]),
+    ("doc MRR@10", lambda r: r.doc_mrr10),
+    ("passage hit@1", lambda r: r.passage_hit[1]),
+    ("passage hit@5", lambda r: r.passage_hit[5]),
+    ("passage hit@10", lambda r: r.passage_hit[10]),
+    ("answer contains gold", lambda r: r.answer_contains_gold),
+    ("answered (answerable)", lambda r: r.answered_when_answerable),
+    ("abstained (unanswerable)", lambda r: r.abstained_when_unanswerable),
+    ("questions/s", lambda r: r.questions_per_second),
+    ("p50 ms", lambda r: r.p50_ms),
+    ("p95 ms", lambda r: r.p95_ms),
+]
+
+
+def format_table(reports: Sequence[Report], title: str = "") -> str:
+    """A Markdown table, one column per recipe; rows with no value anywhere are left out."""
+    header = ["metric"] + [r.recipe for r in reports]
+    lines = []
+    if title:
+        lines.append(title)
+        lines.append("")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * len(reports)) + "|")
+    for label, value in _ROWS:
+        values = [value(r) for r in reports]
+        if all(v is None for v in values):
+            continue
+        lines.append("| " + " | ".join([label] + [_cell(label, v) for v in values]) + " |")
+    counts = ", ".join(f"{r.recipe}: {r.questions} questions ({r.unanswerable} unanswerable)"
+                       if r.unanswerable else f"{r.recipe}: {r.questions} questions" for r in reports[:1])
+    lines.append("")
+    lines.append(counts)
+    return "\n".join(lines)
+
+
+def _cell(label: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if label.endswith("ms") or label.endswith("/s"):
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def run_recipes(corpus: Path, questions_path: Path, recipes: Sequence[str], k: int = 10,
+                embeddings: Path | None = None, json_out: Path | None = None,
+                progress: bool = True) -> str:
+    """What `newsdesk eval` does: index, ask, score every recipe; the table, and JSON if asked."""
+    questions = read_questions(questions_path)
+    embeddings = embeddings or default_embeddings_folder(corpus)
+    reports, chunks = [], None
+    for recipe in dict.fromkeys(recipes):  # each once, in the order given
+        if recipe == "newsdesk":
+            reports.append(run_newsdesk(corpus, questions, embeddings, k=k, progress=progress))
+            continue
+        if chunks is None:
+            from .baselines import ChunkIndex
+            from .embeddings import load_embedder
+
+            chunks = ChunkIndex.for_corpus(corpus, cache=embeddings.parent / "baselines",
+                                           embedder=load_embedder(Settings.from_env()))
+        reports.append(evaluate(recipe, questions, chunks.asker(recipe, k)))
+    title = f"{questions_path.name} over {corpus.name} (k={k})"
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"corpus": str(corpus), "questions": str(questions_path), "k": k,
+                                        "reports": [r.to_json() for r in reports]}, indent=1))
+    return format_table(reports, title)
