@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("-k", type=int, default=5, help="passages to cite (1..50)")
     ask.add_argument("--json", action="store_true", help="print the /ask JSON")
     ask.set_defaults(run=_ask)
+
+    evaluate = commands.add_parser("eval", help="score answers and retrieval on a question set")
+    evaluate.add_argument("--corpus", required=True, metavar="PATH", help="articles (.jsonl[.gz] or a folder)")
+    evaluate.add_argument("--questions", required=True, metavar="PATH", help="RealTimeQA or SQuAD 2.0 JSONL")
+    evaluate.add_argument("--embeddings", metavar="DIR", help="index folder (default .cache/eval-<corpus>)")
+    evaluate.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    evaluate.add_argument("-k", type=int, default=10, help="passages cited per question (1..50)")
+    evaluate.add_argument("--recipe", action="append", choices=("newsdesk", "bm25", "dense", "fusion"),
+                          help="what to score (repeatable; default newsdesk)")
+    evaluate.set_defaults(run=_eval)
     return parser
 
 
@@ -120,6 +130,27 @@ def _ask(args) -> int:
     for citation in answer.citations:
         print(f"[{citation.n}] {citation.title} ({citation.article_id}, "
               f"chars {citation.char_start}-{citation.char_end})")
+    return 0
+
+
+def _eval(args) -> int:
+    from pathlib import Path
+
+    from .evaluation import run_recipes
+
+    if not 1 <= args.k <= 50:
+        raise _UserError("-k must be between 1 and 50")
+    corpus, questions = Path(args.corpus), Path(args.questions)
+    for path in (corpus, questions):
+        if not path.exists():
+            raise _UserError(f"no such file or folder: {path}")
+    try:
+        table = run_recipes(corpus, questions, args.recipe or ["newsdesk"], k=args.k,
+                            embeddings=Path(args.embeddings) if args.embeddings else None,
+                            json_out=Path(args.json) if args.json else None)
+    except ValueError as error:
+        raise _UserError(str(error)) from None
+    print(table)
     return 0
 
 
