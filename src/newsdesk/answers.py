@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -39,6 +40,8 @@ class Answer(BaseModel):
     abstained: bool
     took_ms: float
     generation: str | None = None
+    note: str | None = None  # why the answer is not what was asked for, e.g. the LLM writer failed
+    flagged_sentences: list[str] = []  # written sentences no valid [n] marker supports
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,23 @@ class AnswerSentence:
     end: int
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A writer's answer: the text with [n] markers, and the sentences it could not support."""
+
+    text: str
+    flagged_sentences: tuple[str, ...] = ()
+    note: str | None = None
+
+
+class WriterFailed(Exception):
+    """The writer could not answer (unreachable, timed out, nothing usable): answer extractively."""
+
+
 class AnswerWriter(Protocol):
     """The seam for a generator (an LLM) or a reranker: takes the hits, returns the answer text."""
 
-    def write(self, question: str, hits: Sequence[Hit], citations: Sequence[Citation]) -> str: ...
+    def write(self, question: str, hits: Sequence[Hit], citations: Sequence[Citation]) -> Draft: ...
 
 
 def cite(hits: Sequence[Hit], generation) -> list[Citation]:
@@ -124,22 +140,65 @@ def _overlaps(sentence: AnswerSentence, chosen: Sequence[AnswerSentence]) -> boo
                for c in chosen)
 
 
-def answer_question(question: str, retriever: Retriever, k: int = 5,
-                    abstain_below: float = 0.30, writer: AnswerWriter | None = None) -> Answer:
-    """The /ask code path: retrieve, cite, then answer extractively or abstain."""
+@dataclass(frozen=True)
+class Retrieved:
+    """The passages found for a question, cited, and whether they are good enough to answer from."""
+
+    question: str
+    query: str  # what was searched: the question, or a follow-up with its earlier terms
+    query_vector: np.ndarray
+    hits: list[Hit]
+    citations: list[Citation]
+    abstained: bool
+    started: float  # perf_counter() when the question arrived
+
+    @property
+    def took_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 2)
+
+
+def retrieve(question: str, retriever: Retriever, k: int = 5, abstain_below: float = 0.30,
+             retrieval_query: str | None = None, as_of: date | None = None) -> Retrieved:
+    """Search for the question (or for retrieval_query, a follow-up written out) and cite the hits."""
     started = time.perf_counter()
-    question_vector = retriever.embed_question(question)
-    hits = retriever.search(question, k, query_vector=question_vector)
+    query = retrieval_query or question
+    query_vector = retriever.embed_question(query)
+    hits = retriever.search(query, k, query_vector=query_vector, as_of=as_of)
     citations = cite(hits, retriever.generation)
     abstained = not hits or max(h.dense for h in hits) < abstain_below
-    if abstained:
-        text = NOT_COVERED
-    elif writer is not None:
-        text = writer.write(question, hits, citations)
-    else:
-        sentences = best_sentences(question, hits, retriever, question_vector)
-        text = compose(sentences) if sentences else NOT_COVERED
-        abstained = not sentences
-    return Answer(answer=text, citations=citations, abstained=abstained,
-                  took_ms=round((time.perf_counter() - started) * 1000, 2),
-                  generation=retriever.generation.name)
+    return Retrieved(question, query, query_vector, hits, citations, abstained, started)
+
+
+def extractive_answer(retrieved: Retrieved, retriever: Retriever) -> str | None:
+    """The best sentences of the top passages with their markers; None when none qualifies."""
+    sentences = best_sentences(retrieved.query, retrieved.hits, retriever, retrieved.query_vector)
+    return compose(sentences) if sentences else None
+
+
+def answer_question(question: str, retriever: Retriever, k: int = 5,
+                    abstain_below: float = 0.30, writer: AnswerWriter | None = None,
+                    retrieval_query: str | None = None, as_of: date | None = None) -> Answer:
+    """The /ask code path: retrieve, cite, then answer extractively or abstain."""
+    retrieved = retrieve(question, retriever, k, abstain_below, retrieval_query, as_of)
+    return answer_retrieved(retrieved, retriever, writer)
+
+
+def answer_retrieved(retrieved: Retrieved, retriever: Retriever,
+                     writer: AnswerWriter | None = None) -> Answer:
+    """Write the answer for passages already found: the writer's, else extractive, else abstain."""
+    note, flagged = None, []
+    text = NOT_COVERED if retrieved.abstained else None
+    if text is None and writer is not None:
+        try:
+            draft = writer.write(retrieved.question, retrieved.hits, retrieved.citations)
+        except WriterFailed as failure:
+            note = f"{failure} — the answer is copied from the articles instead"
+        else:
+            text, flagged = draft.text, list(draft.flagged_sentences)
+            note = draft.note
+    if text is None:
+        text = extractive_answer(retrieved, retriever)
+    abstained = retrieved.abstained or text is None
+    return Answer(answer=text or NOT_COVERED, citations=retrieved.citations, abstained=abstained,
+                  took_ms=retrieved.took_ms, generation=retriever.generation.name, note=note,
+                  flagged_sentences=flagged)

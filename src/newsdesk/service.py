@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import date
 
 from .answers import Answer, answer_question
 from .articles import Article
@@ -82,11 +83,13 @@ class Newsdesk:
 
     # -- the questions people ask
 
-    def ask(self, question: str, k: int = 5) -> Answer:
+    def ask(self, question: str, k: int = 5, as_of: date | None = None) -> Answer:
+        """as_of: prefer articles published in the days up to this date (news is about 'this week')."""
         retriever = self._retriever
         if retriever is None:
             raise IndexError_(f"no index in {self.settings.embeddings}: run `newsdesk index` first")
-        return answer_question(question, retriever, k=k, abstain_below=self.settings.abstain_below)
+        return answer_question(question, retriever, k=k, abstain_below=self.settings.abstain_below,
+                               as_of=as_of)
 
     def article(self, article_id: str) -> Article | None:
         generation = self.generation
