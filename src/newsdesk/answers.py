@@ -147,6 +147,7 @@ class Retrieved:
     question: str
     query: str  # what was searched: the question, or a follow-up with its earlier terms
     query_vector: np.ndarray
+    sentence_vector: np.ndarray  # what answer sentences are compared with
     hits: list[Hit]
     citations: list[Citation]
     abstained: bool
@@ -166,12 +167,18 @@ def retrieve(question: str, retriever: Retriever, k: int = 5, abstain_below: flo
     hits = retriever.search(query, k, query_vector=query_vector, as_of=as_of)
     citations = cite(hits, retriever.generation)
     abstained = not hits or max(h.dense for h in hits) < abstain_below
-    return Retrieved(question, query, query_vector, hits, citations, abstained, started)
+    sentence_vector = query_vector
+    if query != question:
+        # A follow-up: its passages were found with the earlier turns' terms, but its answer
+        # sentences must answer the question itself ("Who wants to change it?" → who).
+        sentence_vector = query_vector + retriever.embed_question(question)
+        sentence_vector = sentence_vector / (np.linalg.norm(sentence_vector) or 1.0)
+    return Retrieved(question, query, query_vector, sentence_vector, hits, citations, abstained, started)
 
 
 def extractive_answer(retrieved: Retrieved, retriever: Retriever) -> str | None:
     """The best sentences of the top passages with their markers; None when none qualifies."""
-    sentences = best_sentences(retrieved.query, retrieved.hits, retriever, retrieved.query_vector)
+    sentences = best_sentences(retrieved.question, retrieved.hits, retriever, retrieved.sentence_vector)
     return compose(sentences) if sentences else None
 
 
@@ -183,14 +190,18 @@ def answer_question(question: str, retriever: Retriever, k: int = 5,
     return answer_retrieved(retrieved, retriever, writer)
 
 
-def answer_retrieved(retrieved: Retrieved, retriever: Retriever,
-                     writer: AnswerWriter | None = None) -> Answer:
-    """Write the answer for passages already found: the writer's, else extractive, else abstain."""
+def answer_retrieved(retrieved: Retrieved, retriever: Retriever, writer: AnswerWriter | None = None,
+                     writer_question: str | None = None) -> Answer:
+    """Write the answer for passages already found: the writer's, else extractive, else abstain.
+
+    writer_question is the question as the writer should read it (a follow-up with its context).
+    """
     note, flagged = None, []
     text = NOT_COVERED if retrieved.abstained else None
     if text is None and writer is not None:
         try:
-            draft = writer.write(retrieved.question, retrieved.hits, retrieved.citations)
+            draft = writer.write(writer_question or retrieved.question, retrieved.hits,
+                                 retrieved.citations)
         except WriterFailed as failure:
             note = f"{failure} — the answer is copied from the articles instead"
         else:

@@ -20,7 +20,10 @@ ENVIRONMENT = {
     "abstain_below": "NEWSDESK_ABSTAIN_BELOW",
     "api_token": "NEWSDESK_API_TOKEN",
     "llm_url": "NEWSDESK_LLM_URL",
+    "llm_model": "NEWSDESK_LLM_MODEL",
+    "llm_timeout": "NEWSDESK_LLM_TIMEOUT",
     "ray_address": "NEWSDESK_RAY_ADDRESS",
+    "ray_cpus_per_worker": "NEWSDESK_RAY_CPUS_PER_WORKER",
 }
 
 
@@ -45,8 +48,11 @@ class Settings:
     # Best passage's dense cosine below which the answer abstains (calibrated on SQuAD 2.0 dev).
     abstain_below: float = 0.30
     api_token: str = ""
-    llm_url: str = ""
+    llm_url: str = ""  # an OpenAI-compatible API (…/v1) whose chat model writes the answers
+    llm_model: str = ""  # the model name sent to it; empty for servers that hold one model
+    llm_timeout: float = 30.0  # seconds before the extractive answer is given instead
     ray_address: str = ""
+    ray_cpus_per_worker: int = 1  # CPUs (and torch threads) per Ray embedding actor
     host: str = "127.0.0.1"
     port: int = 8000
     extra: dict = field(default_factory=dict, compare=False)

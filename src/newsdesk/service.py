@@ -6,13 +6,17 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import date
+from typing import Iterator
 
-from .answers import Answer, answer_question
+from .answers import Answer, answer_retrieved, retrieve
 from .articles import Article
 from .config import Settings
 from .embeddings import Embedder, load_embedder
 from .index import Generation, IndexError_, current_name, load_generation
+from .conversation import History, Understood, understand
 from .retrieval import Retriever
+from .streaming import StreamEvent, stream_answer
+from .writers import writer_for
 
 log = logging.getLogger("newsdesk")
 
@@ -39,6 +43,7 @@ class Newsdesk:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or load_embedder(settings)
+        self.writer = writer_for(settings)  # None unless an LLM is configured: extractive answers
         self._retriever: Retriever | None = None
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
@@ -83,13 +88,33 @@ class Newsdesk:
 
     # -- the questions people ask
 
-    def ask(self, question: str, k: int = 5, as_of: date | None = None) -> Answer:
-        """as_of: prefer articles published in the days up to this date (news is about 'this week')."""
+    def ask(self, question: str, k: int = 5, as_of: date | None = None,
+            history: History | None = None) -> Answer:
+        """as_of: prefer articles published in the days up to this date (news is about 'this week').
+        history: the earlier turns, oldest first, that a follow-up question may lean on."""
+        retriever = self._serving()
+        understood, retrieved = self._retrieve(retriever, question, k, as_of, history)
+        return answer_retrieved(retrieved, retriever, self.writer, understood.question_in_context)
+
+    def ask_stream(self, question: str, k: int = 5, as_of: date | None = None,
+                   history: History | None = None) -> Iterator[StreamEvent]:
+        """The answer as events: the citations first, then the answer in pieces, then done."""
+        retriever = self._serving()
+        understood, retrieved = self._retrieve(retriever, question, k, as_of, history)
+        return stream_answer(retrieved, retriever, self.writer, understood.question_in_context)
+
+    def _serving(self) -> Retriever:
         retriever = self._retriever
         if retriever is None:
             raise IndexError_(f"no index in {self.settings.embeddings}: run `newsdesk index` first")
-        return answer_question(question, retriever, k=k, abstain_below=self.settings.abstain_below,
-                               as_of=as_of)
+        return retriever
+
+    def _retrieve(self, retriever: Retriever, question: str, k: int, as_of: date | None,
+                  history: History | None):
+        understood: Understood = understand(question, history, _confidence(retriever, as_of))
+        retrieved = retrieve(understood.question, retriever, k, self.settings.abstain_below,
+                             understood.retrieval_query, as_of)
+        return understood, retrieved
 
     def article(self, article_id: str) -> Article | None:
         generation = self.generation
@@ -102,3 +127,11 @@ class Newsdesk:
             return Health("no index", 0, 0, model, None, None)
         return Health("ok", len(generation.articles), len(generation.passages), model,
                       generation.built_at, generation.name)
+
+
+def _confidence(retriever: Retriever, as_of: date | None):
+    """The best passage's cosine for a query: how well the index covers it."""
+    def confidence(query: str) -> float:
+        hits = retriever.search(query, 3, as_of=as_of)
+        return max((hit.dense for hit in hits), default=0.0)
+    return confidence

@@ -1,0 +1,149 @@
+"""Conversation: follow-up questions understood from the earlier turns, without an LLM.
+
+People ask the next question the way they would ask a person: "Who wants to change it?",
+"And what did Corbyn say?". Such a question has too few words of its own to find its passages,
+so the retrieval query borrows the key terms of the earlier user turns it leans on. A question
+that stands on its own (a new topic) is searched as it is, so the old topic cannot pollute it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Literal, Sequence
+
+from pydantic import BaseModel, Field
+
+MAX_HISTORY_TURNS = 20
+MAX_TURN_CHARS = 2000
+CHAIN_TURNS = 3  # how far back a chain of follow-ups may reach for its topic
+OWN_WORDS_FOR_A_NEW_TOPIC = 4  # a question with this many content words can stand alone
+CONTEXT_GAIN = 0.03  # the earlier terms must raise the best passage's cosine this much to be kept
+
+# Words that refer back to something said before. "it"/"that" are often not anaphoric
+# ("Is it true that ...?"), which is why a long question with them is only a weak signal.
+ANAPHORA = frozenset("""
+    it its itself they them their theirs themselves he him his himself she her hers herself
+    that this those these there then such former latter
+""".split())
+LEADING_CONTINUATIONS = ("and", "but", "also", "so", "then", "or")
+WHAT_ABOUT = re.compile(r"^\s*(what|how)\s+about\b", re.IGNORECASE)
+FUNCTION_WORDS = frozenset("""
+    a an the and or but so also then of in on at to for from by with without into onto about over
+    under after before since during as than is are was were be been being am do does did done doing
+    has have had having will would shall should can could may might must i me my we us our you your
+    what who whom whose which when where why how whether if not no yes any some all more most much many
+    one ones other else just only very really too again still ever even please tell know say said says
+    said happen happened happens now today week this that these those there it its they them their he
+    him his she her hers himself herself itself themselves here thing things get got make made
+    s t don doesn didn isn wasn aren weren won
+""".split())
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+_POSSESSIVE = re.compile(r"['’]s?$")  # "Corbyn's" carries the name "Corbyn"
+
+
+class Turn(BaseModel):
+    """One earlier turn of the conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1, max_length=MAX_TURN_CHARS,
+                         description=f"what was said, 1 to {MAX_TURN_CHARS:,} characters")
+
+
+History = Sequence[Turn]
+
+
+@dataclass(frozen=True)
+class Understood:
+    """How a question is searched: on its own, or with the terms of the turns it leans on."""
+
+    question: str
+    retrieval_query: str
+    context_terms: tuple[str, ...] = ()
+    reason: str = "stands on its own"
+
+    @property
+    def is_follow_up(self) -> bool:
+        return bool(self.context_terms)
+
+    @property
+    def question_in_context(self) -> str:
+        """The question with the earlier terms it leans on, for a writer that reads one string."""
+        if not self.is_follow_up:
+            return self.question
+        return f"{self.question} (earlier in the conversation: {' '.join(self.context_terms)})"
+
+
+Confidence = Callable[[str], float]  # best passage's cosine for a query
+
+
+def understand(question: str, history: History | None = None,
+               confidence: Confidence | None = None) -> Understood:
+    """Decide whether the question is a follow-up and build the query that retrieves for it."""
+    user_turns = [turn.content for turn in history or () if turn.role == "user"]
+    if not user_turns:
+        return Understood(question, question)
+    terms = topic_terms(user_turns, exclude=content_words(question))
+    if not terms:
+        return Understood(question, question)
+    signal = follow_up_signal(question)
+    if signal is None:
+        return Understood(question, question)
+    contextual = with_terms(question, terms)
+    strength, reason = signal
+    if strength == "weak":
+        if confidence is None:
+            return Understood(question, question, reason=f"{reason}, but it may stand alone")
+        alone, together = confidence(question), confidence(contextual)
+        if together < alone + CONTEXT_GAIN:
+            return Understood(question, question, reason=f"{reason}, but the earlier turns do not help")
+        reason = f"{reason}; the earlier turns raise retrieval confidence {alone:.2f} → {together:.2f}"
+    return Understood(question, contextual, tuple(terms), reason)
+
+
+def follow_up_signal(question: str) -> tuple[Literal["strong", "weak"], str] | None:
+    """Why a question looks like it leans on earlier turns, and how sure that is; None if it doesn't."""
+    words = [w.lower() for w in _WORD.findall(question)]
+    if not words:
+        return None
+    own = content_words(question)
+    referring = sorted({w for w in words if w in ANAPHORA})
+    if words[0] in LEADING_CONTINUATIONS:
+        return "strong", f"starts with {words[0]!r}"
+    if len(own) <= 1:
+        return "strong", "has almost no words of its own"
+    if WHAT_ABOUT.match(question):
+        return "weak", "asks 'what about ...'"
+    if referring:
+        strength = "strong" if len(own) < OWN_WORDS_FOR_A_NEW_TOPIC else "weak"
+        return strength, f"refers back with {', '.join(repr(w) for w in referring)}"
+    if len(own) < OWN_WORDS_FOR_A_NEW_TOPIC:
+        return "weak", "is short"
+    return None
+
+
+def topic_terms(user_turns: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
+    """Key terms of the latest user turn and of the earlier turns it itself leaned on."""
+    chain = [user_turns[-1]]
+    for earlier in reversed(user_turns[-CHAIN_TURNS:-1]):
+        if follow_up_signal(chain[-1]) is None:
+            break  # the chain's oldest turn stood on its own: it set the topic
+        chain.append(earlier)
+    terms: list[str] = []
+    seen = {word.lower() for word in exclude}
+    for turn in chain:
+        for word in content_words(turn):
+            if word.lower() not in seen:
+                seen.add(word.lower())
+                terms.append(word)
+    return terms
+
+
+def content_words(text: str) -> list[str]:
+    """The words that carry the topic, in their written form (names keep their capitals)."""
+    words = (_POSSESSIVE.sub("", w) for w in _WORD.findall(text))
+    return [w for w in words if w and w.lower() not in FUNCTION_WORDS]
+
+
+def with_terms(question: str, terms: Sequence[str]) -> str:
+    return f"{question} {' '.join(terms)}"
