@@ -126,8 +126,9 @@ def topic_terms(user_turns: Sequence[str], exclude: Sequence[str] = ()) -> list[
     """Key terms of the latest user turn and of the earlier turns it itself leaned on."""
     chain = [user_turns[-1]]
     for earlier in reversed(user_turns[-CHAIN_TURNS:-1]):
-        if follow_up_signal(chain[-1]) is None:
-            break  # the chain's oldest turn stood on its own: it set the topic
+        signal = follow_up_signal(chain[-1])
+        if signal is None or signal[0] == "weak":
+            break  # the chain's oldest turn (probably) stood on its own: it set the topic
         chain.append(earlier)
     terms: list[str] = []
     seen = {word.lower() for word in exclude}

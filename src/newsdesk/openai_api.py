@@ -1,0 +1,202 @@
+"""An OpenAI-compatible face: `POST /v1/chat/completions` and `GET /v1/models`, so chat front
+ends and SDKs can use newsdesk as a "model".
+
+The last user message is the question and the earlier user and assistant messages are the
+history; system messages are ignored (newsdesk answers from its articles, whatever the persona).
+The reply's content is the cited answer followed by a "Sources:" list; `stream: true` sends
+`chat.completion.chunk` events ending with `data: [DONE]`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Iterator, Literal
+
+from fastapi import APIRouter, HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from .answers import Answer, Citation
+from .conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from .index import IndexError_
+from .service import Newsdesk
+from .streaming import AnswerPiece, CitationsEvent, DoneEvent
+
+MODEL_ID = "newsdesk"
+MAX_QUESTION_CHARS = 2000
+MAX_MESSAGES = 100
+
+
+class TextPart(BaseModel):
+    type: str = "text"
+    text: str = ""
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    # Sampling options (temperature, top_p, ...) mean nothing to an extractive answerer.
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    stream: bool = False
+
+
+class ChatResponseMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: ChatResponseMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage = Usage()
+    citations: list[Citation] = []  # newsdesk's own: the sources, as /ask gives them
+
+
+class Delta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: Delta
+    finish_reason: Literal["stop"] | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "newsdesk"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+
+def openai_router(desk: Newsdesk) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+    started = int(time.time())
+
+    @router.get("/models", response_model=ModelList)
+    def models() -> ModelList:
+        return ModelList(data=[Model(id=MODEL_ID, created=started)])
+
+    @router.post("/chat/completions", response_model=ChatCompletion,
+                 responses={200: {"content": {"text/event-stream": {}}}})
+    def chat_completions(request: ChatRequest):
+        question, history = question_and_history(request.messages)
+        completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        try:
+            if request.stream:
+                events = desk.ask_stream(question, history=history)
+                return StreamingResponse(_chunks(events, completion_id, created, request.model),
+                                         media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache"})
+            answer = desk.ask(question, history=history)
+        except IndexError_ as error:
+            raise HTTPException(503, str(error)) from None
+        return ChatCompletion(id=completion_id, created=created, model=request.model,
+                              choices=[Choice(message=ChatResponseMessage(content=reply_text(answer)))],
+                              citations=answer.citations)
+
+    return router
+
+
+def question_and_history(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
+    """The last message is the question (a user's); earlier user/assistant turns are the history."""
+    turns = [m for m in messages if m.role in ("user", "assistant") and m.text.strip()]
+    if not turns or turns[-1].role != "user":
+        raise _invalid_messages("the last message must be the user's question")
+    question = turns[-1].text.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise _invalid_messages(f"the question is over {MAX_QUESTION_CHARS} characters")
+    # Front ends send the whole conversation back each time: keep the recent part, and only
+    # the start of long turns (our own replies carry their sources list).
+    history = [Turn(role=m.role, content=m.text.strip()[:MAX_TURN_CHARS])
+               for m in turns[:-1][-MAX_HISTORY_TURNS:]]
+    return question, history
+
+
+def _invalid_messages(message: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own (detail: a list of errors), as /openapi.json documents it."""
+    return RequestValidationError([{"type": "value_error", "loc": ("body", "messages"), "msg": message,
+                                    "input": None}])
+
+
+def reply_text(answer: Answer) -> str:
+    return answer.answer + _tail(answer.note, answer.citations)
+
+
+def sources(citations: list[Citation]) -> str:
+    lines = [f"[{c.n}] {c.title} — {c.url or f'/articles/{c.article_id}/view?start={c.char_start}&end={c.char_end}'}"
+             for c in citations]
+    return "Sources:\n" + "\n".join(lines) if lines else ""
+
+
+def _tail(note: str | None, citations: list[Citation]) -> str:
+    parts = [f"Note: {note}"] if note else []
+    if citations:
+        parts.append(sources(citations))
+    return "".join(f"\n\n{part}" for part in parts)
+
+
+def _chunks(events, completion_id: str, created: int, model: str) -> Iterator[str]:
+    def chunk(delta: Delta, finish: Literal["stop"] | None = None) -> str:
+        body = ChatCompletionChunk(id=completion_id, created=created, model=model,
+                                   choices=[ChunkChoice(delta=delta, finish_reason=finish)])
+        return f"data: {body.model_dump_json(exclude_none=True)}\n\n"
+
+    yield chunk(Delta(role="assistant", content=""))
+    citations: list[Citation] = []
+    for event in events:
+        if isinstance(event.data, CitationsEvent):
+            citations = event.data.citations
+        elif isinstance(event.data, AnswerPiece):
+            yield chunk(Delta(content=event.data.text))
+        elif isinstance(event.data, DoneEvent):
+            tail = _tail(event.data.note, citations)
+            if tail:
+                yield chunk(Delta(content=tail))
+    yield chunk(Delta(), finish="stop")
+    yield "data: [DONE]\n\n"
