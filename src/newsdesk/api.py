@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
 
 from .answers import Answer
 from .config import Settings
+from .conversation import MAX_HISTORY_TURNS, Turn
 from .index import IndexError_
+from .openai_api import openai_router
 from .service import Newsdesk
 
 MAX_QUESTION_CHARS = 2000
@@ -31,6 +33,10 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS,
                           description="The question, 1 to 2,000 characters")
     k: int = Field(5, ge=1, le=50, description="How many passages to cite")
+    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
+                                description="The earlier turns, oldest first (at most "
+                                f"{MAX_HISTORY_TURNS}), so a follow-up like 'Who wants to change it?' "
+                                "is understood")
 
     @field_validator("question")
     @classmethod
@@ -82,7 +88,20 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
 
     @app.post("/ask", response_model=Answer, dependencies=[Depends(require_token)])
     def ask(request: AskRequest) -> Answer:
-        return _answer(desk, request.question, request.k)
+        return _answer(desk, request.question, request.k, request.history)
+
+    @app.post("/ask/stream", dependencies=[Depends(require_token)],
+              response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+    def ask_stream(request: AskRequest) -> StreamingResponse:
+        """Server-sent events: `citations` first, then `answer` pieces, then `done` with timing."""
+        try:
+            events = desk.ask_stream(request.question, request.k, history=request.history)
+        except IndexError_ as error:
+            raise HTTPException(503, str(error)) from None
+        return StreamingResponse((event.sse() for event in events), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    app.include_router(openai_router(desk))
 
     @app.get("/articles/{article_id}", response_model=ArticleOut)
     def article(article_id: str) -> ArticleOut:
@@ -122,9 +141,9 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
     return app
 
 
-def _answer(desk: Newsdesk, question: str, k: int) -> Answer:
+def _answer(desk: Newsdesk, question: str, k: int, history: list[Turn] | None = None) -> Answer:
     try:
-        return desk.ask(question, k)
+        return desk.ask(question, k, history=history)
     except IndexError_ as error:
         raise HTTPException(503, str(error)) from None
 
