@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--embeddings", metavar="DIR", help="where the index lives")
     index.add_argument("--full", action="store_true", help="re-embed everything")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="chunk and embed on a Ray cluster (default: NEWSDESK_RAY_ADDRESS, else auto)")
     index.set_defaults(run=_index)
 
     serve = commands.add_parser("serve", help="serve the API and the web chat")
@@ -76,11 +78,14 @@ def _index(args) -> int:
     from .embeddings import load_embedder
     from .index import IndexError_, build_index
 
-    settings = _settings(args)
+    settings = _settings(args, ray_address=args.ray or None)
+    build = build_index
+    if args.ray is not None or settings.ray_address:
+        from .distributed import build_index_on_ray as build
     try:
         embedder = load_embedder(settings)
-        report = build_index(settings, embedder, full=args.full, progress=not args.quiet,
-                             log=lambda line: print(line, file=sys.stderr))
+        report = build(settings, embedder, full=args.full, progress=not args.quiet,
+                       log=lambda line: print(line, file=sys.stderr))
     except (IndexError_, ValueError) as error:
         raise _UserError(str(error)) from None
     print(report.summary())
