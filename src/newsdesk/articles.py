@@ -115,7 +115,10 @@ def source_files(paths: Iterable[Path], problems: list[InputProblem]) -> Iterato
 
 
 def _walk_folder(root: Path, problems: list[InputProblem]) -> Iterator[Path]:
-    for folder, subfolders, files in os.walk(root, followlinks=False):
+    def unreadable(error: OSError) -> None:
+        problems.append(InputProblem(str(error.filename), f"cannot be read ({error.strerror or error})"))
+
+    for folder, subfolders, files in os.walk(root, followlinks=False, onerror=unreadable):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in sorted(files):
             if name.startswith("."):
@@ -124,8 +127,9 @@ def _walk_folder(root: Path, problems: list[InputProblem]) -> Iterator[Path]:
             if not _is_supported(path):
                 continue
             try:
-                if not path.is_file():  # a dangling link or a link loop
-                    problems.append(InputProblem(str(path), "broken or looping link"))
+                if not path.is_file():
+                    reason = "broken or looping link" if path.is_symlink() else "not a regular file"
+                    problems.append(InputProblem(str(path), reason))
                     continue
             except OSError as error:
                 problems.append(InputProblem(str(path), f"cannot be read ({error.strerror or error})"))
@@ -166,6 +170,9 @@ def read_article_file(path: Path, problems: list[InputProblem]) -> Article | Non
         problems.append(InputProblem(str(path), f"not UTF-8 (invalid byte at offset {error.start}); save it as UTF-8"))
         return None
     article_id = path.name[: -len(path.suffix)] if path.suffix else path.name
+    if not is_valid_unicode(article_id):
+        problems.append(InputProblem(str(path), "file name is not valid UTF-8; rename the file"))
+        return None
     if not text.strip():
         problems.append(InputProblem(str(path), "empty file"))
         return None
@@ -232,7 +239,12 @@ def read_corpus(path: Path, problems: list[InputProblem]) -> Iterator[Article]:
     seen: set[str] = set()
     with opener(path, "rb") as handle:
         try:
-            for number, line in enumerate(handle, start=1):
+            number = 0
+            for number, line in _corpus_lines(handle):
+                if line is None:
+                    problems.append(InputProblem(
+                        str(path), f"line too large for one article (limit {MAX_ARTICLE_BYTES:,} bytes)", number))
+                    continue
                 if not line.strip():
                     continue
                 article = _article_from_line(line, path, number, problems)
@@ -245,12 +257,29 @@ def read_corpus(path: Path, problems: list[InputProblem]) -> Iterator[Article]:
                 yield article
         except (OSError, EOFError, gzip.BadGzipFile) as error:
             problems.append(InputProblem(str(path), f"corpus cut short ({error})"))
+            return
+        if number == 0:
+            problems.append(InputProblem(str(path), "empty file"))
+
+
+def _corpus_lines(handle) -> Iterator[tuple[int, bytes | None]]:
+    """(number, line) for each line; a line over the article limit comes as None and is never
+    held whole in memory (a 50 MB line, or a gzip bomb, costs one limit's worth of memory)."""
+    number = 0
+    while line := handle.readline(MAX_ARTICLE_BYTES + 1):
+        number += 1
+        if len(line) > MAX_ARTICLE_BYTES and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = handle.readline(1 << 20)
+            yield number, None
+        else:
+            yield number, line
 
 
 def _article_from_line(line: bytes, path: Path, number: int, problems: list[InputProblem]) -> Article | None:
     try:
         record = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # RecursionError: absurd nesting
         problems.append(InputProblem(str(path), f"not valid JSON ({error})", number))
         return None
     if not isinstance(record, dict):
@@ -263,15 +292,31 @@ def _article_from_line(line: bytes, path: Path, number: int, problems: list[Inpu
     if not isinstance(text, str) or not text.strip():
         problems.append(InputProblem(str(path), "missing or empty text", number))
         return None
-    title = record.get("title")
+    title = record.get("title") if isinstance(record.get("title"), str) else ""
+    url = _optional_string(record.get("url"))
+    published = _optional_string(record.get("publish_date") or record.get("published"))
+    if not is_valid_unicode(str(doc_id), text, title, url or "", published or ""):
+        problems.append(InputProblem(str(path), "invalid Unicode (a lone surrogate escape)", number))
+        return None
     return Article(
         id=str(doc_id).strip(),
-        title=title.strip() if isinstance(title, str) else "",
+        title=title.strip(),
         text=text,  # verbatim: the corpus's own character offsets must stay valid
-        url=_optional_string(record.get("url")),
-        published=_optional_string(record.get("publish_date") or record.get("published")),
+        url=url,
+        published=published,
         source=f"{path}:{number}",
     )
+
+
+def is_valid_unicode(*texts: str) -> bool:
+    """False for text that cannot be written as UTF-8: lone surrogates from a JSON escape
+    such as \\ud800, or from a file name that is not UTF-8."""
+    try:
+        for text in texts:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _optional_string(value) -> str | None:

@@ -76,17 +76,18 @@ def _settings(args, **extra) -> Settings:
 
 def _index(args) -> int:
     from .embeddings import load_embedder
-    from .index import IndexError_, build_index
+    from .index import IndexError_, build_index, refuse_if_locked
 
     settings = _settings(args, ray_address=args.ray or None)
     build = build_index
     if args.ray is not None or settings.ray_address:
         from .distributed import build_index_on_ray as build
     try:
+        refuse_if_locked(settings.embeddings)
         embedder = load_embedder(settings)
         report = build(settings, embedder, full=args.full, progress=not args.quiet,
                        log=lambda line: print(line, file=sys.stderr))
-    except (IndexError_, ValueError) as error:
+    except (IndexError_, ValueError, OSError) as error:  # OSError: a full disk, a read-only folder
         raise _UserError(str(error)) from None
     print(report.summary())
     if report.passages_total == 0:

@@ -153,6 +153,13 @@ def write_lock(root: Path) -> Iterator[None]:
         handle.close()
 
 
+def refuse_if_locked(root: Path) -> None:
+    """Say at once, before seconds of model loading, that another build holds the lock."""
+    if (Path(root) / ".lock").exists():
+        with write_lock(Path(root)):
+            pass
+
+
 @dataclass
 class _Previous:
     manifest: dict
