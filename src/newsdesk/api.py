@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, field_validator
@@ -17,16 +16,11 @@ from .config import Settings
 from .conversation import MAX_HISTORY_TURNS, Turn
 from .index import IndexError_
 from .openai_api import openai_router
+from .security import SafetyLayer, token_accepted
 from .service import Newsdesk
 
 MAX_QUESTION_CHARS = 2000
-MAX_BODY_BYTES = 64 * 1024
 WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 
 class AskRequest(BaseModel):
@@ -74,17 +68,8 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
     app.mount("/static", StaticFiles(directory=str(WEB_ROOT / "static")), name="static")
     require_token = _token_check(settings.api_token)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        return response
+    # Token, 413 and safety headers for every route, including ones added later (security.py).
+    app.add_middleware(SafetyLayer, token=settings.api_token)
 
     @app.post("/ask", response_model=Answer, dependencies=[Depends(require_token)])
     def ask(request: AskRequest) -> Answer:
@@ -119,7 +104,11 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
     def chat_page(request: Request):
         return templates.TemplateResponse(request, "chat.html", {"health": desk.health(), "result": None})
 
-    @app.post("/", response_class=HTMLResponse, dependencies=[Depends(require_token)])
+    # A blank question gets the page back with the error (HTML); a malformed form, FastAPI's JSON.
+    @app.post("/", response_class=HTMLResponse, dependencies=[Depends(require_token)],
+              responses={422: {"description": "Blank question (the page, with the error) or a malformed form",
+                               "content": {"text/html": {}, "application/json": {
+                                   "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}})
     def chat_form(request: Request, question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS)] = ""):
         # The page without JavaScript: a plain form post gets a whole answer page back.
         result, error = None, None
@@ -152,8 +141,7 @@ def _token_check(token: str):
     def check(request: Request) -> None:
         if not token:
             return
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        if not token_accepted(request.headers.get("authorization", ""), token):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
     return check
 
