@@ -101,11 +101,12 @@ def _serve(args) -> int:
     import uvicorn
 
     from .api import create_app
+    from .security import exposure_warning
 
     settings = _settings(args, host=args.host, port=args.port)
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_token:
-        print(f"warning: serving on {settings.host} without NEWSDESK_API_TOKEN: anyone who can "
-              "reach this address can ask questions and read the articles", file=sys.stderr)
+    warning = exposure_warning(settings.host, settings.api_token)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -1,0 +1,324 @@
+"""Reliability and security, short versions (`make test`); the long ones are in tests/stress/.
+
+Re-indexing under load, SIGKILL in the middle of a build, two builds at once, hostile seed
+files, fuzzed and oversized requests, many clients, web safety headers, the bind address and
+the bearer token. Most use the fake embedder in real processes and a real uvicorn server; the
+token and bind checks use `newsdesk serve` with the real model.
+"""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import sys
+import threading
+
+import httpx
+import pytest
+from conftest import SEED, TREATY_QUESTION, run_cli
+from fakes import FakeEmbedder
+from reliability_support import (
+    ServeProcess, ThreadServer, assert_same_index, check_reindex, crash_scene, crowd, failures,
+    index_snapshot, judge_hostile_run, kill_and_recover, listening_addresses, make_hostile_seeds,
+    reindex_under_load, run_index, start_index, synthetic_articles, traced_operations,
+    wait_for_lock_holder, write_articles,
+)
+
+from newsdesk.api import create_app
+from newsdesk.config import Settings
+from newsdesk.index import build_index, load_generation, write_lock
+from newsdesk.security import CONTENT_SECURITY_POLICY, MAX_BODY_BYTES, exposure_warning
+from newsdesk.service import Newsdesk
+
+# ---------------------------------------------------------------- 1. hot re-index under load
+
+
+def test_hot_reindex_under_load_answers_wholly_from_one_generation(tmp_path):
+    seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
+    write_articles(seeds, synthetic_articles(range(40)))
+    settings = Settings(seeds=(seeds,), embeddings=embeddings, abstain_below=0.0)
+    build_index(settings, FakeEmbedder())
+    server = ThreadServer(create_app(settings, Newsdesk(settings, embedder=FakeEmbedder())))
+    try:
+        outcomes, readings, before, after = reindex_under_load(
+            seeds, embeddings, server.url, index=lambda: run_index(seeds, embeddings, fake=True))
+    finally:
+        server.stop()
+    check_reindex(outcomes, readings, before, after, embeddings)
+    assert len(outcomes) <= 8 * 400
+
+
+# ---------------------------------------------------------------- 2. SIGKILL during a build
+
+
+def test_sigkill_at_each_kind_of_write_leaves_a_served_index_and_a_clean_rebuild(tmp_path):
+    def build(seeds, embeddings):
+        assert run_index(seeds, embeddings, fake=True).returncode == 0
+
+    seeds, pristine, clean = crash_scene(tmp_path, build)
+    probe = tmp_path / "probe"
+    shutil.copytree(pristine, probe, symlinks=True)
+    assert run_index(seeds, probe, fake=True, trace=tmp_path / "trace").returncode == 0
+    operations = traced_operations(tmp_path / "trace")
+    wanted = [next(n for n, op in enumerate(operations, 1) if op.startswith("open generations/.tmp-")),
+              next(n for n, op in enumerate(operations, 1) if op.startswith("os.rename generations/.tmp-")),
+              next(n for n, op in enumerate(operations, 1) if op.startswith("os.rename .CURRENT.tmp")),
+              next(n for n, op in enumerate(operations, 1) if op.startswith("shutil.rmtree"))]
+    for n in wanted:
+        assert kill_and_recover(pristine, clean, tmp_path / f"killed-at-{n}", FakeEmbedder(),
+                                kill=lambda work, n=n: run_index(seeds, work, fake=True, kill_at=n),
+                                finish=lambda work: build(seeds, work))
+
+
+# ---------------------------------------------------------------- 3. two builds at once
+
+
+def test_a_second_index_run_is_refused_in_one_line_and_the_first_finishes_whole(tmp_path):
+    seeds, embeddings, clean = tmp_path / "seeds", tmp_path / "embeddings", tmp_path / "clean"
+    write_articles(seeds, synthetic_articles(range(30)))
+    trace = tmp_path / "trace"
+    assert run_index(seeds, tmp_path / "probe", fake=True, trace=trace).returncode == 0
+    staging = next(n for n, op in enumerate(traced_operations(trace), 1) if "/.tmp-" in op)
+    first = start_index(seeds, embeddings, fake=True, pause_at=staging, pause_seconds=3)
+    wait_for_lock_holder(embeddings, first)
+    second = run_index(seeds, embeddings, fake=True)
+    out, err = first.communicate(timeout=60)
+    assert second.returncode == 1
+    assert second.stderr.strip().count("\n") == 0
+    assert f"is being indexed by pid {first.pid}" in second.stderr and "try again" in second.stderr
+    assert first.returncode == 0, err
+    assert run_index(seeds, clean, fake=True).returncode == 0
+    assert_same_index(index_snapshot(embeddings), index_snapshot(clean))
+    assert len(list((embeddings / "generations").iterdir())) == 1
+
+
+def test_a_held_lock_refuses_before_the_model_is_loaded(tmp_path):
+    seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
+    write_articles(seeds, synthetic_articles(range(3)))
+    embeddings.mkdir()
+    with write_lock(embeddings):
+        # A model path that cannot load: only a refusal that comes first gives the lock message.
+        refused = run_cli("index", "--seeds", str(seeds), "--embeddings", str(embeddings),
+                          env={"NEWSDESK_MODEL_PATH": str(tmp_path / "no-model")})
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert f"{embeddings} is being indexed by pid" in refused.stderr
+
+
+# ---------------------------------------------------------------- 4. hostile seed files
+
+
+def test_hostile_seed_files_are_reported_by_name_and_the_good_ones_indexed(tmp_path):
+    seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
+    inputs = make_hostile_seeds(seeds)
+    done = run_index(seeds, embeddings, fake=True)
+    assert done.returncode == 0, done.stderr
+    problems = [line for line in done.stderr.splitlines() if line.startswith("skipped ")]
+    assert len(problems) == len(done.stderr.splitlines())  # nothing else, no traceback
+    indexed = set(load_generation(embeddings).articles)
+    assert judge_hostile_run(inputs, problems, indexed) == []
+    assert indexed == {a for item in inputs for a in item.article_ids}
+    # Whole files: empty, binary, Latin-1, 50 MB, both links of the loop; lines: broken, duplicate.
+    assert "; 8 inputs skipped (6 whole files)" in done.stdout
+    (seeds / "huge.txt").unlink()
+
+
+# ---------------------------------------------------------------- 5. fuzzing and oversized bodies
+
+
+@pytest.fixture
+def fake_app(tmp_path, seeds, fake_embedder):
+    settings = Settings(seeds=(seeds,), embeddings=tmp_path / "embeddings", abstain_below=0.0)
+    build_index(settings, fake_embedder)
+    return create_app(settings, Newsdesk(settings, embedder=fake_embedder), watch=False)
+
+
+def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(fake_app):
+    from fuzzing import fuzz_app
+
+    report = fuzz_app(fake_app, examples_per_operation=40)
+    assert report.requests >= 200
+    assert report.server_errors == [] and report.failures == [], report.summary()
+
+
+def test_oversized_bodies_get_413_with_or_without_content_length(fake_app):
+    server = ThreadServer(fake_app)
+    try:
+        big = b'{"question": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}'
+
+        def chunks():
+            for start in range(0, len(big), 4096):
+                yield big[start:start + 4096]
+        json_type = {"content-type": "application/json"}
+        declared = httpx.post(server.url + "/ask", content=big, headers=json_type)
+        chunked = httpx.post(server.url + "/ask", content=chunks(), headers=json_type)
+        form = httpx.post(server.url + "/", content=chunks(),
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+        small = httpx.post(server.url + "/ask", content=(p for p in [b'{"question": ', b'"treaty"}']),
+                           headers=json_type)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("POST", "/ask")
+        connection.putheader("Content-Length", "-1")
+        connection.endheaders(b"{}")
+        lying = connection.getresponse().status
+        connection.close()
+    finally:
+        server.stop()
+    assert declared.status_code == chunked.status_code == form.status_code == 413
+    assert chunked.json()["detail"] == "request body over 64 KB"
+    assert small.status_code == 200  # a small chunked body still reaches the route whole
+    assert lying in (400, 413)
+
+
+# ---------------------------------------------------------------- 6. many clients
+
+
+def test_32_clients_at_once_all_get_answers(fake_app):
+    server = ThreadServer(fake_app)
+    questions = [TREATY_QUESTION, "Who checks passports in Dover?", "What happened in Calais?"]
+    try:
+        outcomes = crowd(server.url, 32, lambda c, n: (
+            ("POST", "/ask", {"question": questions[(c + n) % 3]}) if n % 3 else ("GET", "/health", None)),
+            requests_each=6)
+    finally:
+        server.stop()
+    assert len(outcomes) == 32 * 6 and not failures(outcomes)
+
+
+# ---------------------------------------------------------------- 7. web safety
+
+
+def test_every_response_carries_the_safety_headers(fake_app):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(fake_app)
+    for response in (client.get("/"), client.get(f"/articles/{SEED.stem}/view?start=0&end=10"),
+                     client.get("/health"), client.get("/static/style.css"), client.get("/nope"),
+                     client.post("/ask", json={})):
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+    policy = dict(part.strip().split(" ", 1) for part in CONTENT_SECURITY_POLICY.split(";"))
+    assert policy["default-src"] == "'none'"
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert "unsafe" not in CONTENT_SECURITY_POLICY
+
+
+def test_pages_escape_article_text_and_templates_autoescape(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "evil.txt").write_text('<script>alert("title")</script> Harbour news\n\n'
+                                    'The <img src=x onerror=alert(1)> harbour reopened on Monday.\n')
+    settings = Settings(seeds=(seeds,), embeddings=tmp_path / "embeddings", abstain_below=0.0)
+    build_index(settings, fake_embedder)
+    app = create_app(settings, Newsdesk(settings, embedder=fake_embedder), watch=False)
+    client = TestClient(app)
+    page = client.get("/articles/evil/view").text
+    answer = client.post("/", data={"question": "When did the harbour reopen?"}).text
+    for html in (page, answer):
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html or "&lt;script&gt;" in html
+    from fastapi.templating import Jinja2Templates
+
+    from newsdesk.api import WEB_ROOT
+
+    env = Jinja2Templates(directory=str(WEB_ROOT / "templates")).env
+    assert env.autoescape is True or env.autoescape("chat.html")
+
+
+def test_article_ids_never_reach_the_filesystem(fake_app):
+    opened: list[str] = []
+    recording = threading.Event()
+
+    def hook(event, args):
+        if recording.is_set() and event == "open" and isinstance(args[0], str):
+            opened.append(args[0])
+    sys.addaudithook(hook)  # audit hooks stay for the process; this one only records when asked
+    server = ThreadServer(fake_app)
+    try:
+        statuses = {}
+        recording.set()
+        for path in ("/articles/../../etc/passwd", "/articles/..%2F..%2Fetc%2Fpasswd",
+                     "/articles/%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/articles/....//....//etc/passwd",
+                     "/articles/..%5c..%5cetc%5cpasswd", "/articles/%00", "/articles/..%2F..%2Fetc%2Fpasswd/view"):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            connection.request("GET", path)  # sent exactly as written, no client-side cleanup
+            response = connection.getresponse()
+            statuses[path] = (response.status, response.read())
+            connection.close()
+        recording.clear()
+    finally:
+        server.stop()
+    for path, (status, body) in statuses.items():
+        assert status == 404, (path, status)
+        assert b"root:" not in body
+    assert not [p for p in opened if "passwd" in p or p.startswith("/etc")], opened
+
+
+# ---------------------------------------------------------------- 8. bind address and token
+
+
+def test_serving_beyond_loopback_without_a_token_warns(tmp_path):
+    assert exposure_warning("127.0.0.1", "") is None and exposure_warning("::1", "") is None
+    assert exposure_warning("localhost", "") is None and exposure_warning("0.0.0.0", "s3cret") is None
+    assert "NEWSDESK_API_TOKEN" in exposure_warning("0.0.0.0", "")
+    assert Settings.from_env({}).host == "127.0.0.1"
+    import subprocess
+
+    from conftest import free_port
+
+    serve = subprocess.Popen([sys.executable, "-m", "newsdesk.cli", "serve", "--embeddings",
+                              str(tmp_path / "none"), "--host", "0.0.0.0", "--port", str(free_port())],
+                             stderr=subprocess.PIPE, text=True,
+                             env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    try:
+        first_line = serve.stderr.readline()
+    finally:
+        serve.kill()
+        serve.wait()
+    assert first_line.startswith("warning: serving on 0.0.0.0 without NEWSDESK_API_TOKEN")
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("token")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    done = run_cli("index", "--seeds", str(seeds), "--embeddings", str(root / "embeddings"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    server = ServeProcess(root / "embeddings", env={"NEWSDESK_API_TOKEN": "s3cret-token"})
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_serve_binds_to_loopback_by_default(token_server):
+    assert listening_addresses(token_server.port) == {"127.0.0.1"}
+
+
+@pytest.mark.slow
+def test_with_a_token_everything_but_health_needs_the_bearer(token_server):
+    url, good = token_server.url, {"Authorization": "Bearer s3cret-token"}
+    assert httpx.get(url + "/health").status_code == 200
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"},
+                    {"Authorization": "Basic czNjcmV0LXRva2Vu"}):
+        assert httpx.post(url + "/ask", json={"question": TREATY_QUESTION}, headers=headers).status_code == 401
+    for path in ("/", f"/articles/{SEED.stem}", f"/articles/{SEED.stem}/view"):
+        refused = httpx.get(url + path)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert httpx.get(url + path, headers=good).status_code == 200
+    answer = httpx.post(url + "/ask", json={"question": TREATY_QUESTION}, headers=good, timeout=60).json()
+    assert "passports" in answer["answer"]
+
+
+@pytest.mark.slow
+def test_the_real_server_refuses_chunked_floods_and_path_tricks(token_server):
+    good = {"Authorization": "Bearer s3cret-token", "content-type": "application/json"}
+    flood = (b"x" * 8192 for _ in range(100))
+    assert httpx.post(token_server.url + "/ask", content=flood, headers=good).status_code == 413
+    connection = http.client.HTTPConnection("127.0.0.1", token_server.port, timeout=10)
+    connection.request("GET", "/articles/../../etc/passwd", headers={"Authorization": good["Authorization"]})
+    response = connection.getresponse()
+    assert response.status == 404 and b"root:" not in response.read()
