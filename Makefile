@@ -36,9 +36,15 @@ serve: install
 	$(NEWSDESK) serve
 
 test: install
-	$(PY) -m pytest -q -m "not stress"
+	$(PY) -m pytest -q -m "not stress and not ray"
 
 # Indexes into .cache/eval-<corpus> (incremental: only the first run embeds the corpus).
+# A real two-node Ray cluster on 127.0.0.1: the short check, then the dev corpus through it
+# (tens of minutes on 2 cores). Installs the ray extra, which `make install` leaves out.
+test-ray: install
+	$(PY) -m pip install -q -e '.[test,ray]' torch==2.13.0
+	$(PY) -m pytest -q -s tests/test_ray.py
+
 eval: install
 	$(NEWSDESK) eval --corpus ../shared/data/realtimeqa/dev_corpus.jsonl.gz \
 	  --questions ../shared/data/realtimeqa/dev_questions.jsonl --json .cache/eval-realtimeqa-dev.json
