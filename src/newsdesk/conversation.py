@@ -26,6 +26,8 @@ ANAPHORA = frozenset("""
     it its itself they them their theirs themselves he him his himself she her hers herself
     that this those these there then such former latter
 """.split())
+# These nearly always point back to someone or something named before, however long the question.
+PERSONAL = frozenset("its they them their theirs themselves he him his himself she her hers herself".split())
 LEADING_CONTINUATIONS = ("and", "but", "also", "so", "then", "or")
 WHAT_ABOUT = re.compile(r"^\s*(what|how)\s+about\b", re.IGNORECASE)
 FUNCTION_WORDS = frozenset("""
@@ -38,7 +40,8 @@ FUNCTION_WORDS = frozenset("""
     him his she her hers himself herself itself themselves here thing things get got make made
     s t don doesn didn isn wasn aren weren won
 """.split())
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+# Words, keeping "AT&T", "BA.2" and "Le-Touquet" whole.
+_WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9'’&\-]|\.(?=[A-Za-z0-9]))*")
 _POSSESSIVE = re.compile(r"['’]s?$")  # "Corbyn's" carries the name "Corbyn"
 
 
@@ -115,7 +118,8 @@ def follow_up_signal(question: str) -> tuple[Literal["strong", "weak"], str] | N
     if WHAT_ABOUT.match(question):
         return "weak", "asks 'what about ...'"
     if referring:
-        strength = "strong" if len(own) < OWN_WORDS_FOR_A_NEW_TOPIC else "weak"
+        personal = any(w in PERSONAL for w in referring)
+        strength = "strong" if personal or len(own) < OWN_WORDS_FOR_A_NEW_TOPIC else "weak"
         return strength, f"refers back with {', '.join(repr(w) for w in referring)}"
     if len(own) < OWN_WORDS_FOR_A_NEW_TOPIC:
         return "weak", "is short"
@@ -143,7 +147,11 @@ def topic_terms(user_turns: Sequence[str], exclude: Sequence[str] = ()) -> list[
 def content_words(text: str) -> list[str]:
     """The words that carry the topic, in their written form (names keep their capitals)."""
     words = (_POSSESSIVE.sub("", w) for w in _WORD.findall(text))
-    return [w for w in words if w and w.lower() not in FUNCTION_WORDS]
+    return [w for w in words if w and (w.lower() not in FUNCTION_WORDS or _acronym(w))]
+
+
+def _acronym(word: str) -> bool:
+    return len(word) > 1 and word.isupper()  # "US", "IT": a name, not the pronoun
 
 
 def with_terms(question: str, terms: Sequence[str]) -> str:
