@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from .answers import Answer
 from .config import Settings
 from .conversation import MAX_HISTORY_TURNS, Turn
+from . import pages
 from .index import IndexError_
 from .openai_api import openai_router
 from .security import SafetyLayer, token_accepted
@@ -27,6 +29,8 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS,
                           description="The question, 1 to 2,000 characters")
     k: int = Field(5, ge=1, le=50, description="How many passages to cite")
+    as_of: date | None = Field(None, description="Prefer articles published in the days up to this "
+                               "date (YYYY-MM-DD), for questions about 'this week'")
     history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
                                 description="The earlier turns, oldest first (at most "
                                 f"{MAX_HISTORY_TURNS}), so a follow-up like 'Who wants to change it?' "
@@ -65,6 +69,10 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
                   description="Questions over a folder of news articles, answered with cited passages.")
     app.state.desk = desk
     templates = Jinja2Templates(directory=str(WEB_ROOT / "templates"))  # autoescapes .html
+    templates.env.globals.update(
+        answer_parts=pages.answer_parts, passage_pieces=pages.passage_pieces,
+        source_groups=pages.source_groups, article_link=pages.article_link, card_link=pages.card_link,
+        published_label=pages.published_label, domain_of=pages.domain_of, count_label=pages.count_label)
     app.mount("/static", StaticFiles(directory=str(WEB_ROOT / "static")), name="static")
     require_token = _token_check(settings.api_token)
 
@@ -73,14 +81,14 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
 
     @app.post("/ask", response_model=Answer, dependencies=[Depends(require_token)])
     def ask(request: AskRequest) -> Answer:
-        return _answer(desk, request.question, request.k, request.history)
+        return _answer(desk, request.question, request.k, request.as_of, request.history)
 
     @app.post("/ask/stream", dependencies=[Depends(require_token)],
               response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
     def ask_stream(request: AskRequest) -> StreamingResponse:
         """Server-sent events: `citations` first, then `answer` pieces, then `done` with timing."""
         try:
-            events = desk.ask_stream(request.question, request.k, history=request.history)
+            events = desk.ask_stream(request.question, request.k, request.as_of, request.history)
         except IndexError_ as error:
             raise HTTPException(503, str(error)) from None
         return StreamingResponse((event.sse() for event in events), media_type="text/event-stream",
@@ -102,7 +110,12 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
 
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(require_token)])
     def chat_page(request: Request):
-        return templates.TemplateResponse(request, "chat.html", {"health": desk.health(), "result": None})
+        return templates.TemplateResponse(request, "chat.html", chat_context())
+
+    def chat_context(**extra) -> dict:
+        generation = desk.generation
+        latest = pages.latest_articles(generation.articles.values()) if generation else []
+        return {"health": desk.health(), "latest": latest, "result": None, **extra}
 
     # A blank question gets the page back with the error (HTML); a malformed form, FastAPI's JSON.
     @app.post("/", response_class=HTMLResponse, dependencies=[Depends(require_token)],
@@ -111,28 +124,37 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
                                    "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}})
     def chat_form(request: Request, question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS)] = ""):
         # The page without JavaScript: a plain form post gets a whole answer page back.
-        result, error = None, None
+        result, error, status = None, None, 200
         if question.strip():
-            result = _answer(desk, question.strip(), 5)
+            try:
+                result = _answer(desk, question.strip(), 5)
+            except HTTPException as refused:
+                error, status = refused.detail, refused.status_code
         else:
-            error = "Please type a question."
-        return templates.TemplateResponse(request, "chat.html", {
-            "health": desk.health(), "result": result, "question": question, "error": error})
+            error, status = "Please type a question.", 422
+        return templates.TemplateResponse(
+            request, "chat.html", chat_context(result=result, question=question.strip(), error=error),
+            status_code=status)
 
     @app.get("/articles/{article_id}/view", response_class=HTMLResponse)
-    def article_page(request: Request, article_id: str, start: int | None = None, end: int | None = None):
+    def article_page(request: Request, article_id: str,
+                     start: Annotated[int | None, Query(ge=0, description="cited passage start")] = None,
+                     end: Annotated[int | None, Query(ge=0, description="cited passage end")] = None,
+                     sentence_start: Annotated[int | None, Query(ge=0, description="quoted sentence start")] = None,
+                     sentence_end: Annotated[int | None, Query(ge=0, description="quoted sentence end")] = None):
         found = desk.article(article_id)
         if found is None:
             raise HTTPException(404, f"no article with id {article_id!r}")
-        return templates.TemplateResponse(request, "article.html", {
-            "article": found, "blocks": article_blocks(found, start, end), "health": desk.health()})
+        view = pages.article_view(found, (start, end), (sentence_start, sentence_end))
+        return templates.TemplateResponse(request, "article.html", {"view": view, "health": desk.health()})
 
     return app
 
 
-def _answer(desk: Newsdesk, question: str, k: int, history: list[Turn] | None = None) -> Answer:
+def _answer(desk: Newsdesk, question: str, k: int, as_of: date | None = None,
+            history: list[Turn] | None = None) -> Answer:
     try:
-        return desk.ask(question, k, history=history)
+        return desk.ask(question, k, as_of=as_of, history=history)
     except IndexError_ as error:
         raise HTTPException(503, str(error)) from None
 
@@ -144,22 +166,3 @@ def _token_check(token: str):
         if not token_accepted(request.headers.get("authorization", ""), token):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
     return check
-
-
-def article_blocks(article, start: int | None, end: int | None) -> list[dict]:
-    """The article as blocks of (kind, pieces), each piece marked when inside the cited span."""
-    from .articles import _blocks
-
-    blocks = []
-    for block_start, block_end in _blocks(article.text):
-        kind = "header" if block_start < article.body_start else "paragraph"
-        if start is not None and end is not None and start < block_end and block_start < end:
-            cut_start, cut_end = max(start, block_start), min(end, block_end)
-            pieces = [(article.text[block_start:cut_start], False),
-                      (article.text[cut_start:cut_end], True),
-                      (article.text[cut_end:block_end], False)]
-        else:
-            pieces = [(article.text[block_start:block_end], False)]
-        blocks.append({"kind": kind, "start": block_start,
-                       "pieces": [(text, marked) for text, marked in pieces if text]})
-    return blocks

@@ -1,0 +1,241 @@
+"""What the web pages show: articles as highlighted blocks, answers as text and [n] markers.
+
+The templates only loop over these records; Jinja2 escapes every piece of text they hold.
+The chat page's JavaScript (web/static/js/render.js) mirrors answer_parts, source_groups and
+the links, for answers it fetches from POST /ask.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+from urllib.parse import quote, urlsplit
+
+from .answers import Answer, Citation
+from .articles import Article, _blocks
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_DATE = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})")
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str
+    mark: str = ""  # "passage" (the cited passage), "sentence" (the one the answer quotes) or ""
+    anchor: bool = False  # the piece with id="cited", where the page scrolls to
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "title", "standfirst", "tags", "caption" or "paragraph"
+    pieces: tuple[Piece, ...]
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    article: Article
+    blocks: tuple[Block, ...]
+    published: str
+    domain: str
+    original_url: str  # the article's own URL when it is a web address, else ""
+    cited: bool  # whether a passage is highlighted
+    quoted: bool  # whether the answer's sentence is highlighted in it
+
+
+@dataclass(frozen=True)
+class AnswerPart:
+    text: str
+    marker: int | None = None  # the citation number when this part is an [n] marker
+    sentence: str = ""  # for a marker: the answer sentence it stands after
+
+
+def article_view(article: Article, passage: Span | None, sentence: Span | None = None) -> ArticleView:
+    """The article split into readable blocks, the cited passage and the quoted sentence marked."""
+    passage, sentence = _valid(passage), _valid(sentence)
+    blocks = [Block(kind, _pieces(article.text, start, end, passage, sentence))
+              for kind, start, end in _article_spans(article)]
+    blocks = _anchor_first(blocks, "sentence" if sentence else "passage")
+    return ArticleView(article, tuple(blocks), published_label(article.published),
+                       domain_of(article.url), web_url(article.url),
+                       any(p.anchor for b in blocks for p in b.pieces),
+                       any(p.mark == "sentence" for b in blocks for p in b.pieces))
+
+
+def _valid(span: Span | None) -> Span | None:
+    return span if span and span[0] is not None and span[1] is not None and 0 <= span[0] < span[1] else None
+
+
+def _article_spans(article: Article) -> list[tuple[str, int, int]]:
+    spans = []
+    header = [span for span in _blocks(article.text) if span[0] < article.body_start]
+    if article.tags:  # the seed layout: title, standfirst, tags, caption
+        spans += [(kind, s, e) for kind, (s, e) in zip(("title", "standfirst", "tags", "caption"), header)]
+    elif header:
+        spans.append(("title", 0, article.body_start))
+    # Not Article.paragraphs(): a body that starts inside the title's block must show too.
+    spans += [("paragraph", max(s, article.body_start), e)
+              for s, e in _blocks(article.text) if e > article.body_start]
+    return spans
+
+
+def _pieces(text: str, start: int, end: int, passage: Span | None, sentence: Span | None) -> tuple[Piece, ...]:
+    edges = {start, end} | {edge for span in (passage, sentence) if span for edge in span if start < edge < end}
+    pieces: list[Piece] = []
+    cuts = sorted(edges)
+    for left, right in zip(cuts, cuts[1:]):
+        mark = ("sentence" if _covers(sentence, left, right)
+                else "passage" if _covers(passage, left, right) else "")
+        if pieces and pieces[-1].mark == mark:
+            pieces[-1] = Piece(pieces[-1].text + text[left:right], mark)
+        else:
+            pieces.append(Piece(text[left:right], mark))
+    return tuple(pieces)
+
+
+def _covers(span: Span | None, start: int, end: int) -> bool:
+    return span is not None and span[0] <= start and end <= span[1]
+
+
+def _anchor_first(blocks: list[Block], mark: str) -> list[Block]:
+    for b, block in enumerate(blocks):
+        for p, piece in enumerate(block.pieces):
+            if piece.mark == mark:
+                pieces = list(block.pieces)
+                pieces[p] = Piece(piece.text, piece.mark, anchor=True)
+                blocks[b] = Block(block.kind, tuple(pieces))
+                return blocks
+    return blocks
+
+
+def answer_parts(answer: Answer) -> list[AnswerPart]:
+    """The answer text with each [n] that names a citation turned into a marker part.
+
+    A marker's sentence is the text since the previous group of markers ("[1] [2]" is a group).
+    """
+    parts, position, sentence = [], 0, ""
+    for match in _MARKER.finditer(answer.answer):
+        n = int(match.group(1))
+        if not 1 <= n <= len(answer.citations):
+            continue
+        between = answer.answer[position:match.start()]
+        if between:
+            parts.append(AnswerPart(between))
+        if between.strip():
+            sentence = between.strip()
+        parts.append(AnswerPart(match.group(0), n, sentence))
+        position = match.end()
+    if position < len(answer.answer):
+        parts.append(AnswerPart(answer.answer[position:]))
+    return parts
+
+
+def sentences_for_citation(answer: Answer, n: int) -> list[str]:
+    """The answer's sentences that cite [n], in order, each once."""
+    return list(dict.fromkeys(p.sentence for p in answer_parts(answer) if p.marker == n and p.sentence))
+
+
+def passage_pieces(citation: Citation, answer: Answer) -> tuple[Piece, ...]:
+    """The cited passage with the answer's sentences that cite it marked."""
+    spans = sorted(span for sentence in sentences_for_citation(answer, citation.n)
+                   if (span := _find(citation.text, sentence)))
+    pieces, position = [], 0
+    for start, end in spans:
+        if start < position:
+            continue
+        pieces += [Piece(citation.text[position:start]), Piece(citation.text[start:end], "sentence")]
+        position = end
+    pieces.append(Piece(citation.text[position:]))
+    return tuple(p for p in pieces if p.text)
+
+
+def _find(text: str, sentence: str) -> Span | None:
+    found = text.find(sentence)
+    return (found, found + len(sentence)) if found >= 0 and sentence else None
+
+
+def source_groups(answer: Answer) -> tuple[list[Citation], list[Citation]]:
+    """(the citations the answer's markers name, the other passages); all are sources when the
+    answer names none, as a writer without markers would."""
+    named = {part.marker for part in answer_parts(answer) if part.marker is not None}
+    if not named:
+        return list(answer.citations), []
+    return ([c for c in answer.citations if c.n in named],
+            [c for c in answer.citations if c.n not in named])
+
+
+def article_link(citation: Citation, sentence: str = "") -> str:
+    """The article page with the passage marked; with the answer sentence that cites it, that too."""
+    link = (f"/articles/{quote(citation.article_id, safe='')}/view"
+            f"?start={citation.char_start}&end={citation.char_end}")
+    span = _find(citation.text, sentence)
+    if span:
+        link += f"&sentence_start={citation.char_start + span[0]}&sentence_end={citation.char_start + span[1]}"
+    return link + "#cited"
+
+
+def card_link(citation: Citation, answer: Answer) -> str:
+    sentences = sentences_for_citation(answer, citation.n)
+    return article_link(citation, sentences[0] if sentences else "")
+
+
+def published_label(value: str | None) -> str:
+    """'2020/03/16' or an ISO date as '16 Mar 2020'; anything else as given."""
+    if not value:
+        return ""
+    match = _DATE.match(value.strip())
+    if not match:
+        return value.strip()
+    try:
+        day = datetime(*(int(g) for g in match.groups()))
+    except ValueError:
+        return value.strip()
+    return f"{day.day} {day:%b %Y}"
+
+
+def web_url(url: str | None) -> str:
+    """The URL when it is http(s): a corpus could carry a javascript: link."""
+    try:
+        return url if url and urlsplit(url).scheme in ("http", "https") else ""
+    except ValueError:
+        return ""
+
+
+def domain_of(url: str | None) -> str:
+    if not url:
+        return ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
+
+
+def count_label(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class ArticleSummary:
+    id: str
+    title: str
+    meta: str  # "16 Mar 2020 · usatoday.com", either part when known
+
+    @property
+    def link(self) -> str:
+        return f"/articles/{quote(self.id, safe='')}/view"
+
+
+def latest_articles(articles: Iterable[Article], count: int = 4) -> list[ArticleSummary]:
+    """The newest articles by publication date (undated ones after, in index order)."""
+    newest = sorted(articles, key=lambda a: _date_key(a.published), reverse=True)  # stable
+    return [ArticleSummary(a.id, a.title or "Untitled article",
+                           " · ".join(p for p in (published_label(a.published), domain_of(a.url)) if p))
+            for a in newest[:count]]
+
+
+def _date_key(value: str | None) -> str:
+    match = _DATE.match(value or "")
+    return "".join(match.groups()) if match else ""

@@ -1,0 +1,276 @@
+"""The web chat in a real browser: Playwright drives Debian's chromium against `newsdesk serve`
+with the real model over a temporary seeds folder (the seed article and a hostile one)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SEED, SEED_ID, TREATY_QUESTION, Server, run_cli
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SCRIPT_PAYLOAD = "<script>alert(1)</script>"
+IMAGE_PAYLOAD = "<img src=x onerror=alert(1)>"
+HOSTILE_ID = "hostile_article"
+HOSTILE_ARTICLE = f"""Vandals post {SCRIPT_PAYLOAD} and {IMAGE_PAYLOAD} on the Millbrook council website
+
+The Millbrook town council said on Tuesday that its website had been defaced overnight.
+
+The vandals replaced the library opening hours page with the text {SCRIPT_PAYLOAD} and the image tag {IMAGE_PAYLOAD}, hoping that visitors' browsers would run it.
+
+Council staff restored the library page within two hours, and the council's digital officer said no resident data had been taken.
+"""
+HOSTILE_QUESTION = "What did the vandals put on the Millbrook council library page?"
+UNCOVERED_QUESTION = "What is a good recipe for banana bread?"
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (`make chromium` installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("browser tests need Playwright for Python (`pip install -e '.[test]'`)")
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    (seeds / f"{HOSTILE_ID}.txt").write_text(HOSTILE_ARTICLE, encoding="utf-8")
+    done = run_cli("index", "--seeds", str(seeds), "--embeddings", str(root / "embeddings"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    server = Server(root / "embeddings")
+    yield server
+    server.stop()
+
+
+class Watched:
+    """A page with every dialog and console error recorded: a test ends with none of either."""
+
+    def __init__(self, page):
+        self.page = page
+        self.dialogs: list[str] = []
+        self.console_errors: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], f"a dialog opened: {self.dialogs}"
+        assert self.console_errors == [], f"console errors (CSP violations show here): {self.console_errors}"
+
+
+@pytest.fixture
+def open_page(browser, server):
+    contexts = []
+
+    def open_page(width: int = 1280, height: int = 900, javascript: bool = True) -> Watched:
+        context = browser.new_context(base_url=server.url, viewport={"width": width, "height": height},
+                                      java_script_enabled=javascript)
+        contexts.append(context)
+        return Watched(context.new_page())
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def ask(page, question: str):
+    """Type the question, press Enter, wait for the answer bubble; returns the newest turn."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_label("Your question")
+    box.fill(question)
+    box.press("Enter")
+    turn = page.locator(".turn").last
+    expect(turn.locator(".question")).to_have_text(question)
+    expect(turn.locator(".answer")).to_be_visible(timeout=30_000)
+    return turn
+
+
+def test_treaty_answer_has_markers_that_open_the_highlighted_passage(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    page.goto("/")
+    expect(page.locator("#stats-text")).to_have_text(re.compile(r"^2 articles · \d+ passages$"))
+    box = page.get_by_label("Your question")
+    box.press_sequentially("first line")
+    box.press("Shift+Enter")
+    box.press_sequentially("second line")
+    assert box.input_value() == "first line\nsecond line"
+    assert page.locator(".turn").count() == 0
+
+    turn = ask(page, TREATY_QUESTION)
+    expect(box).to_have_value("")
+    answer = turn.locator(".answer-text")
+    expect(answer).to_contain_text("passports")
+    expect(turn.locator(".bubble.question")).to_be_in_viewport()
+    marker = answer.locator("a.marker").first
+    expect(marker).to_be_visible()
+    card = turn.locator(".card").first
+    expect(card.locator(".card-title")).to_contain_text("Britain and France")
+    expect(card.locator("mark")).to_contain_text("passports")
+
+    marker.click()
+    page.wait_for_url(re.compile(rf"/articles/{SEED_ID}/view\?start=\d+&end=\d+&sentence_start=\d+&sentence_end=\d+#cited$"))
+    expect(page.locator("h1")).to_have_text(re.compile("^Britain and France pledge"))
+    expect(page.locator(".standfirst")).to_be_visible()
+    expect(page.locator(".tags li").first).to_have_text("Brexit")
+    quoted = page.locator("mark.sentence#cited")  # the answer's sentence, inside the cited passage
+    expect(quoted).to_have_text(re.compile("^Under the Treaty of Le Touquet, .*check passports in Calais"))
+    expect(quoted).to_be_in_viewport()
+    assert quoted.text_content() in cited_text(page)
+    assert page.locator("article mark.passage").count() >= 1
+
+    page.get_by_role("link", name="Back to the chat").first.click()
+    expect(page.locator(".turn .answer-text")).to_contain_text("passports")  # the tab kept it
+    watched.assert_clean()
+
+
+def test_question_the_articles_do_not_cover_says_so_plainly(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    watched.page.goto("/")
+    turn = ask(watched.page, UNCOVERED_QUESTION)
+    expect(turn.locator(".answer.abstained .answer-label")).to_have_text("Not covered")
+    expect(turn.locator(".answer-text")).to_have_text("The indexed articles don't cover this question.")
+    assert turn.locator(".answer-text a.marker").count() == 0
+    watched.assert_clean()
+
+
+def test_thinking_state_then_server_and_network_errors_are_said_plainly(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    page.goto("/")
+    held = []
+    page.route("**/ask/stream", lambda route: held.append(route))
+    page.get_by_label("Your question").fill(TREATY_QUESTION)
+    page.get_by_label("Your question").press("Enter")
+    thinking = page.locator(".turn .thinking")
+    expect(thinking).to_be_visible()
+    expect(thinking).to_contain_text("Searching")
+    expect(page.locator("#send")).to_be_disabled()
+    held[0].fulfill(status=503, json={"detail": "no index in embeddings: run `newsdesk index` first"})
+    error = page.locator(".turn .bubble.error")
+    expect(error).to_contain_text("could not answer (error 503): no index in embeddings")
+    expect(thinking).to_have_count(0)
+
+    page.unroute("**/ask/stream")
+    page.route("**/ask/stream", lambda route: route.abort("connectionrefused"))
+    error.get_by_role("button", name="Try again").click()
+    expect(page.locator(".turn .bubble.error")).to_contain_text("Could not reach the newsdesk server")
+    expect(page.locator(".turn")).to_have_count(1)
+    # The refused connection is the one console error expected here.
+    watched.console_errors = [e for e in watched.console_errors if "ERR_CONNECTION_REFUSED" not in e
+                              and "Failed to load resource" not in e]
+    watched.assert_clean()
+
+
+def test_follow_up_question_is_sent_with_the_conversation_so_far(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    page.goto("/")
+    ask(page, TREATY_QUESTION)
+    with page.expect_request("**/ask/stream") as sent:
+        second = ask(page, "Who wants to change it?")
+    user, assistant = sent.value.post_data_json["history"]
+    assert user == {"role": "user", "content": TREATY_QUESTION}
+    assert assistant["role"] == "assistant"
+    assert re.fullmatch(r"Under the Treaty of Le Touquet, .* \[\d\]", assistant["content"])
+    expect(second.locator(".answer-text")).not_to_be_empty()
+    expect(page.locator(".turn")).to_have_count(2)
+    watched.assert_clean()
+
+
+def test_article_html_shows_as_text_and_never_runs(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    page.goto("/")
+    turn = ask(page, HOSTILE_QUESTION)
+    expect(turn.locator(".answer-text")).to_contain_text(SCRIPT_PAYLOAD)
+    expect(turn.locator(".answer-text")).to_contain_text(IMAGE_PAYLOAD)
+    expect(turn.locator(".card-title").first).to_have_text(re.compile(re.escape(SCRIPT_PAYLOAD)))
+    assert page.locator("img").count() == 0
+    assert page.locator("script:not([src])").count() == 0
+
+    turn.locator(".card").first.click()
+    page.wait_for_url(re.compile(rf"/articles/{HOSTILE_ID}/view"))
+    expect(page.locator("h1")).to_contain_text(f"{SCRIPT_PAYLOAD} and {IMAGE_PAYLOAD}")
+    expect(page.locator("mark#cited")).to_be_visible()
+    assert SCRIPT_PAYLOAD in cited_text(page)
+    assert page.locator("img").count() == 0
+    assert page.locator("script:not([src])").count() == 0
+    page.wait_for_timeout(300)  # give an escaped handler the chance it must never get
+    watched.assert_clean()
+
+
+def test_phone_width_has_no_horizontal_scroll(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page(width=360, height=780)
+    page = watched.page
+    page.goto("/")
+    turn = ask(page, TREATY_QUESTION)
+    turn.locator("details.more summary").first.click()
+    assert _no_horizontal_scroll(page)
+    turn.locator("a.marker").first.click()
+    expect(page.locator("mark#cited")).to_be_in_viewport()
+    assert _no_horizontal_scroll(page)
+    watched.assert_clean()
+
+
+def cited_text(page) -> str:
+    """The highlighted passage: one mark per paragraph it spans."""
+    return " ".join(page.locator("article mark").all_text_contents())
+
+
+def _no_horizontal_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+
+
+def test_without_javascript_the_form_posts_and_gets_an_answer_page(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page(javascript=False)
+    page = watched.page
+    page.goto("/")
+    page.get_by_label("Your question").fill(TREATY_QUESTION)
+    page.get_by_role("button", name="Send the question").click()
+    expect(page.locator(".turn .question")).to_have_text(TREATY_QUESTION)
+    expect(page.locator(".answer-text")).to_contain_text("passports")
+    expect(page.locator(".card mark").first).to_contain_text("passports")
+    page.locator(".answer-text a.marker").first.click()
+    expect(page.locator("mark.sentence#cited")).to_contain_text("check passports in Calais")
+    watched.assert_clean()

@@ -1,0 +1,180 @@
+// The chat page: sends questions, shows the conversation, keeps it for this browser tab so
+// that "Back to the chat" from an article finds it again. Without JavaScript the form posts
+// to / and the server renders the answer page instead.
+
+import { askQuestion, fetchHealth } from "./transport.js";
+import * as view from "./render.js";
+
+const STORAGE_KEY = "newsdesk.conversation.v1";
+const MAX_SAVED_TURNS = 30;
+const HISTORY_MESSAGES = 20; // what POST /ask takes at most (conversation.py)
+const MESSAGE_CHARS = 2000;
+
+const form = document.getElementById("ask-form");
+const box = document.getElementById("question");
+const sendButton = document.getElementById("send");
+const conversation = document.getElementById("conversation");
+const welcome = document.getElementById("welcome");
+const newChatButton = document.getElementById("new-chat");
+const announcer = document.getElementById("announcer");
+const statsText = document.getElementById("stats-text");
+const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+// Answered turns, oldest first: {question, answer}. A follow-up question ("Who wants to change
+// it?") is sent with them as its history.
+let turns = [];
+let busy = false;
+
+function submit() {
+  const question = box.value.trim();
+  if (!question || busy) return;
+  box.value = "";
+  send(question);
+}
+
+// One question, from the thinking state through the streamed text to its answer or error.
+async function send(question) {
+  setBusy(true);
+  document.querySelector(".chat > .bubble.error")?.remove(); // a no-JS page's error
+  const turn = view.turnElement(question);
+  conversation.append(turn.element);
+  showConversation();
+  turn.show(view.thinkingBubble());
+  reveal(turn.element);
+  announce("Searching the articles…");
+  let partial = null;
+  await askQuestion(question, history(), {
+    partial(text, citations) {
+      if (!partial) {
+        partial = view.partialAnswer();
+        turn.show(partial.element);
+      }
+      partial.update(text, citations);
+    },
+    answer(body) {
+      turn.show(view.answerBubble(body));
+      remember({ question, answer: body });
+      announce(body.abstained ? `Not covered. ${body.answer}` : `Answer: ${plainAnswer(body.answer)}`);
+      refreshStats();
+    },
+    error(message) {
+      turn.show(view.errorBubble(message, () => {
+        turn.element.remove();
+        send(question);
+      }));
+      announce(message);
+    },
+  });
+  reveal(turn.element);
+  setBusy(false);
+}
+
+function history() {
+  const messages = turns.flatMap(({ question, answer }) => [
+    { role: "user", content: question },
+    { role: "assistant", content: String(answer.answer ?? "") },
+  ]);
+  return messages.slice(-HISTORY_MESSAGES)
+    .map((m) => ({ ...m, content: m.content.slice(0, MESSAGE_CHARS) }))
+    .filter((m) => m.content.trim());
+}
+
+function setBusy(value) {
+  busy = value;
+  sendButton.disabled = value;
+  form.setAttribute("aria-busy", String(value));
+}
+
+// Newest at the bottom, in view; a turn taller than the window shows from its question.
+function reveal(element) {
+  const fits = element.getBoundingClientRect().height < window.innerHeight * 0.7;
+  element.scrollIntoView({ block: fits ? "end" : "start", behavior: reducedMotion ? "auto" : "smooth" });
+}
+
+function announce(text) {
+  announcer.textContent = text;
+}
+
+function plainAnswer(text) {
+  return String(text).replace(/\s*\[\d+\]/g, "");
+}
+
+function showConversation() {
+  welcome.hidden = conversation.children.length > 0;
+  newChatButton.hidden = conversation.children.length === 0;
+}
+
+// -- keeping the conversation for this tab
+
+function remember(turn) {
+  turns = [...turns, turn].slice(-MAX_SAVED_TURNS);
+  try {
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(turns));
+  } catch {
+    // storage full or disabled: the conversation still works, it just isn't kept
+  }
+}
+
+function restore() {
+  if (conversation.children.length) { // the server rendered an answer (a form post)
+    showConversation();
+    return;
+  }
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "[]");
+    turns = Array.isArray(saved) ? saved.filter((t) => t && typeof t.question === "string" && t.answer) : [];
+  } catch {
+    turns = [];
+  }
+  for (const { question, answer } of turns) {
+    const turn = view.turnElement(question);
+    turn.show(view.answerBubble(answer));
+    conversation.append(turn.element);
+  }
+  showConversation();
+  if (turns.length) conversation.lastElementChild.scrollIntoView({ block: "end" });
+}
+
+function startOver() {
+  turns = [];
+  try {
+    sessionStorage.removeItem(STORAGE_KEY);
+  } catch {
+    // nothing kept
+  }
+  conversation.replaceChildren();
+  showConversation();
+  announce("New chat");
+  box.focus();
+}
+
+async function refreshStats() {
+  try {
+    const health = await fetchHealth();
+    statsText.textContent = health.status === "ok"
+      ? `${view.countLabel(health.articles, "article")} · ${view.countLabel(health.passages, "passage")}`
+      : "No index yet";
+    statsText.parentElement.dataset.status = health.status;
+  } catch {
+    // the header keeps the counts the page came with
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+});
+
+box.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  }
+});
+
+newChatButton.addEventListener("click", startOver);
+
+restore();
+refreshStats();
+// Focus the box where there is a keyboard; on a phone it would pop one up unasked.
+if (window.matchMedia("(pointer: fine)").matches) box.focus({ preventScroll: true });
