@@ -194,6 +194,26 @@ def test_thinking_state_then_server_and_network_errors_are_said_plainly(open_pag
     watched.assert_clean()
 
 
+def test_keyboard_alone_reaches_a_marker_and_opens_its_passage(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    page.goto("/")
+    expect(page.get_by_label("Your question")).to_be_focused()  # where there is a keyboard
+    page.keyboard.type(TREATY_QUESTION)
+    page.keyboard.press("Enter")
+    expect(page.locator(".turn .answer")).to_be_visible(timeout=30_000)
+    for _ in range(12):  # back from the box, through the answer's sources, to its marker
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("document.activeElement.matches('.answer-text a.marker')"):
+            break
+    expect(page.get_by_role("link", name=re.compile("^Source 1: Britain and France"))).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("mark#cited")).to_be_focused()  # reading starts at the passage
+    watched.assert_clean()
+
+
 def test_follow_up_question_is_sent_with_the_conversation_so_far(open_page):
     from playwright.sync_api import expect
 
