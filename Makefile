@@ -61,8 +61,10 @@ eval: install
 bench: install
 	$(PY) benchmarks/run.py
 
+# The long reliability checks (tests/stress/: real model, real processes, SIGKILL, 32 clients for a
+# minute, schemathesis); ends with the summary table shown in README's "Reliability" section.
 stress: install
-	$(PY) -m pytest -q -m stress
+	$(PY) -m pytest -q -m stress tests/stress
 
 clean:
 	rm -rf $(VENV) embeddings/CURRENT embeddings/generations embeddings/.lock

@@ -363,8 +363,9 @@ def make_hostile_seeds(folder: Path, big_bytes: int = 50 * 1024 * 1024,
 def _more_hostile_inputs(folder: Path, add, big_bytes: int) -> None:
     """The stress run's longer list: what a careless export or a hostile user could drop in."""
     add("UTF-16 file with BOM", "utf16.txt", "Title\n\nBody text.".encode("utf-16"), "reported", "binary")
-    add("invalid UTF-8 in the file name", b"bad\xffname.txt".decode("utf-8", "surrogateescape"),
-        b"Title\n\nBody.", "reported", "file name is not valid UTF-8")
+    (folder / os.fsdecode(b"bad\xffname.txt")).write_bytes(b"Title\n\nBody.")
+    add("invalid UTF-8 in the file name", "bad\\udcffname.txt", None, "reported",  # as stderr shows it
+        "file name is not valid UTF-8")
     os.mkfifo(folder / "pipe.txt")
     add("named pipe called .txt", "pipe.txt", None, "reported", "not a regular file")
     os.symlink("no-such-target.txt", folder / "dangling.txt")
@@ -404,15 +405,18 @@ def _more_hostile_inputs(folder: Path, add, big_bytes: int) -> None:
 
     whole = gzip.compress(b"".join(json.dumps({"doc_id": f"gz-{n}", "title": "Gz", "text":
                                                f"Gzip article {n}."}).encode() + b"\n" for n in range(50)))
-    add("truncated .jsonl.gz", "cut.jsonl.gz", whole[: len(whole) // 2], "reported", "corpus cut short")
+    add("truncated .jsonl.gz (the lines before the cut are kept)", "cut.jsonl.gz", whole[: len(whole) // 2],
+        "reported", "corpus cut short")
     add("empty .jsonl", "nothing.jsonl", b"", "reported", "empty file")
     add("same article id as a .txt (duplicate across files)", "zz-copies/art-0900.md",
         b"Another art-0900\n\nDifferent text.", "reported", "duplicate article id 'art-0900'")
 
 
 def judge_hostile_run(inputs: list[HostileInput], problem_lines: list[str],
-                      indexed_ids: set[str]) -> list[str]:
+                      indexed_ids: set[str], folder: Path | None = None) -> list[str]:
     """Fills in each input's outcome; returns what went against expectations."""
+    if folder is not None:
+        problem_lines = [line.replace(f"{folder}/", "") for line in problem_lines]
     wrong = []
     for item in inputs:
         mentions = [line for line in problem_lines if item.name in line]

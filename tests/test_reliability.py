@@ -115,7 +115,7 @@ def test_hostile_seed_files_are_reported_by_name_and_the_good_ones_indexed(tmp_p
     problems = [line for line in done.stderr.splitlines() if line.startswith("skipped ")]
     assert len(problems) == len(done.stderr.splitlines())  # nothing else, no traceback
     indexed = set(load_generation(embeddings).articles)
-    assert judge_hostile_run(inputs, problems, indexed) == []
+    assert judge_hostile_run(inputs, problems, indexed, folder=seeds) == []
     assert indexed == {a for item in inputs for a in item.article_ids}
     # Whole files: empty, binary, Latin-1, 50 MB, both links of the loop; lines: broken, duplicate.
     assert "; 8 inputs skipped (6 whole files)" in done.stdout

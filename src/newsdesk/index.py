@@ -141,9 +141,7 @@ def write_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise IndexLocked(f"{root} is being indexed by {holder}; "
-                              "wait for that run to finish and try again") from None
+            raise IndexLocked(_locked_message(root, handle.read())) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -154,10 +152,22 @@ def write_lock(root: Path) -> Iterator[None]:
 
 
 def refuse_if_locked(root: Path) -> None:
-    """Say at once, before seconds of model loading, that another build holds the lock."""
-    if (Path(root) / ".lock").exists():
-        with write_lock(Path(root)):
-            pass
+    """Say at once, before seconds of model loading, that another build holds the lock (a look
+    only: the lock is taken, and the pid written, by write_lock when the build starts)."""
+    try:
+        handle = open(Path(root) / ".lock")
+    except FileNotFoundError:
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexLocked(_locked_message(root, handle.read())) from None
+
+
+def _locked_message(root: Path, holder: str) -> str:
+    return (f"{root} is being indexed by {holder.strip() or 'another process'}; "
+            "wait for that run to finish and try again")
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The long reliability checks, run by `make stress` (pytest -m stress)."""
