@@ -14,7 +14,8 @@ from newsdesk.api import create_app
 from newsdesk.conversation import Turn, understand
 from newsdesk.index import build_index
 from newsdesk.service import Newsdesk
-from newsdesk.writers import check_sentence, checked_sentences, draft_of
+from newsdesk.answers import WriterFailed
+from newsdesk.writers import check_sentence, checked_sentences, draft_of, once_supported
 
 CHANGE_IT = "Who wants to change it?"
 CORBYN = "And what did Corbyn say?"
@@ -71,10 +72,14 @@ def test_a_follow_up_reaches_back_only_to_the_turn_that_set_the_topic():
 
 def test_a_short_question_is_a_follow_up_only_when_the_earlier_turns_help_retrieval():
     history = turns(TREATY_QUESTION, "...")
-    helps = understand("Who signed the deal?", history, confidence=lambda q: 0.6 if "Touquet" in q else 0.2)
-    assert helps.is_follow_up
-    no_help = understand("Who won the Stanley Cup?", history, confidence=lambda q: 0.1 if "Touquet" in q else 0.7)
-    assert not no_help.is_follow_up
+    def context_helps(query):
+        return 0.6 if "Touquet" in query else 0.2
+
+    def context_hurts(query):
+        return 0.1 if "Touquet" in query else 0.7
+
+    assert understand("Who signed the deal?", history, confidence=context_helps).is_follow_up
+    assert not understand("Who won the Stanley Cup?", history, confidence=context_hurts).is_follow_up
 
 
 def test_without_history_or_with_assistant_turns_only_nothing_is_borrowed():
@@ -164,6 +169,16 @@ def test_streamed_text_is_checked_sentence_by_sentence_with_markers_after_the_fu
                                           "British officials check passports. [1]"]
     draft = draft_of(sentences + [check_sentence("Nobody knows why.", CITED)])
     assert draft.flagged_sentences == ("Nobody knows why.",) and "1 of 3" in draft.note
+
+
+def test_an_llm_answer_is_given_only_when_the_passages_support_some_of_it():
+    unsupported = check_sentence("The moon is made of cheese. [2]", CITED)
+    supported = check_sentence("British officials check passports in Calais. [1]", CITED)
+    assert list(once_supported([unsupported, supported], "u")) == [unsupported, supported]
+    with pytest.raises(WriterFailed, match="no sentence its cited passages support"):
+        list(once_supported([unsupported, unsupported], "u"))
+    with pytest.raises(WriterFailed, match="wrote no answer"):
+        list(once_supported([], "u"))
 
 
 @pytest.fixture

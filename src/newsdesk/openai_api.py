@@ -169,9 +169,13 @@ def reply_text(answer: Answer) -> str:
 
 
 def sources(citations: list[Citation]) -> str:
-    lines = [f"[{c.n}] {c.title} — {c.url or f'/articles/{c.article_id}/view?start={c.char_start}&end={c.char_end}'}"
-             for c in citations]
+    lines = [f"[{c.n}] {c.title} — {c.url or _article_view(c)}" for c in citations]
     return "Sources:\n" + "\n".join(lines) if lines else ""
+
+
+def _article_view(citation: Citation) -> str:
+    """The cited passage on this server's article page (relative: the client knows the host)."""
+    return f"/articles/{citation.article_id}/view?start={citation.char_start}&end={citation.char_end}"
 
 
 def _tail(note: str | None, citations: list[Citation]) -> str:

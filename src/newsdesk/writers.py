@@ -3,8 +3,8 @@
 The model sees the retrieved passages only, numbered as the citations are, and is asked to end
 every sentence with its [n] marker. Nothing it writes is trusted: a marker that names no citation
 is removed, and a sentence without a valid marker, or whose words its cited passages do not
-contain, is flagged. When the endpoint fails, times out or writes nothing usable, WriterFailed
-sends the caller back to the extractive answer, with a note saying so.
+contain, is flagged. When the endpoint fails, times out, or writes no sentence the passages
+support, WriterFailed sends the caller back to the extractive answer, with a note saying so.
 """
 
 from __future__ import annotations
@@ -66,20 +66,35 @@ class LLMWriter:
         """Checked sentences as the model finishes them; WriterFailed when it can't answer."""
         import openai
 
-        written = 0
         try:
             chunks = self.client.chat.completions.create(
                 model=self.model, messages=prompt(question, citations), temperature=0.0,
                 max_tokens=MAX_ANSWER_TOKENS, stream=True)
-            for sentence in checked_sentences(_deltas(chunks), citations):
-                written += 1
-                yield sentence
+            yield from once_supported(checked_sentences(_deltas(chunks), citations), self.url)
         except openai.APITimeoutError:
             raise WriterFailed(f"the LLM at {self.url} timed out") from None
         except openai.OpenAIError as error:
             raise WriterFailed(f"the LLM at {self.url} failed ({_reason(error)})") from None
-        if not written:
-            raise WriterFailed(f"the LLM at {self.url} wrote no answer")
+
+
+def once_supported(sentences: Iterable[CheckedSentence], url: str) -> Iterator[CheckedSentence]:
+    """The sentences, held back until one of them is supported; WriterFailed if none ever is.
+
+    An answer none of whose sentences the passages support is not an answer from the articles,
+    however fluent: the extractive one is better.
+    """
+    held: list[CheckedSentence] | None = []  # None once a supported sentence has vouched
+    for sentence in sentences:
+        if held is not None and sentence.flagged:
+            held.append(sentence)
+            continue
+        if held is not None:
+            yield from held
+            held = None
+        yield sentence
+    if held is not None:
+        what = f"no sentence its cited passages support (of {len(held)})" if held else "no answer"
+        raise WriterFailed(f"the LLM at {url} wrote {what}")
 
 
 def api_base(url: str) -> str:
@@ -123,8 +138,8 @@ def check_sentence(sentence: str, citations: Sequence[Citation]) -> CheckedSente
     by_number = {c.n: c for c in citations}
     cited = [by_number[int(n)] for n in _MARKER.findall(sentence) if int(n) in by_number]
     words = _MARKER.sub("", sentence).strip()
-    if not re.search(r"\w", words):
-        return None
+    if not re.search(r"[^\W\d_]", words):
+        return None  # a marker, a list number: no words to check
     markers = "".join(f" [{n}]" for n in dict.fromkeys(c.n for c in cited))
     return CheckedSentence(words + markers, flagged=not cited or not supported(words, cited))
 
