@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass
 from typing import Callable
@@ -102,7 +103,7 @@ class RayChunkAndEmbed:
         try:
             rows = self._run_pipeline(ray, articles, chunker)
         except ray.exceptions.RayError as error:
-            raise RayUnavailable(f"the build failed on the Ray cluster: {_first_line(error)}") from None
+            raise RayUnavailable(f"the build failed on the Ray cluster: {_root_cause(error)}") from None
         finally:
             if connected_here:
                 ray.shutdown()  # disconnects this driver; the cluster keeps running
@@ -181,6 +182,13 @@ def _quiet_ray_data(ray) -> None:
             handler.setLevel(logging.WARNING)
 
 
+def _root_cause(error: BaseException) -> str:
+    """The innermost "SomeError: message" line of a Ray error's chained tracebacks."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    causes = re.findall(r"^\s*(?:[\w.]+\.)?\w+(?:Error|Exception): (.+)$", text, re.MULTILINE)
+    return causes[-1].strip() if causes else _first_line(error)
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -188,11 +196,24 @@ def _first_line(error: BaseException) -> str:
 
 def _connect(ray, address: str) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    _refuse_unreachable(address)
     try:
         ray.init(address=address or "auto", logging_level="WARNING")
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise RayUnavailable(f"cannot reach the Ray cluster at {address or 'auto'}: "
                              f"{_first_line(error)}") from None
+
+
+def _refuse_unreachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds on a wrong HOST:PORT: ray.init retries a dead address for many minutes."""
+    host, _, port = address.rpartition(":")
+    if not host or "://" in address or not port.isdigit():
+        return  # "auto", ray:// client addresses: Ray's own lookup is quick
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address}: "
+                             f"{error.strerror or error}") from None
 
 
 def build_index_on_ray(settings: Settings, embedder: Embedder, full: bool = False,
