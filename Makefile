@@ -58,8 +58,11 @@ eval: install
 	$(NEWSDESK) eval --corpus ../shared/data/squad_v2/contexts.jsonl \
 	  --questions ../shared/data/squad_v2/dev_questions.jsonl --json .cache/eval-squad-v2-dev.json
 
+# Every performance figure on the 10,000-article corpus (over an hour on 2 cores; see README
+# "Performance"). BENCH_ARGS picks a size, e.g. make bench BENCH_ARGS="--articles 1000".
 bench: install
-	$(PY) benchmarks/run.py
+	$(PY) -m pip install -q -e '.[onnx,bench]' torch==2.13.0
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 # The long reliability checks (tests/stress/: real model, real processes, SIGKILL, 32 clients for a
 # minute, schemathesis); ends with the summary table shown in README's "Reliability" section.

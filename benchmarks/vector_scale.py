@@ -1,0 +1,100 @@
+"""Benchmark 6: FAISS index types at 100k and 1M vectors, latency and recall@10 against exact."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from records import Row, Run
+
+from newsdesk.index import make_vector_index
+
+K = 10
+NOISE = 0.6  # relative to a unit vector: copies sit at cosine ≈ 0.86 from their source
+
+
+def synthetic_corpus(real: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """`count` unit vectors made from real passage vectors plus noise, so they keep the
+    clustered shape of real embeddings (uniform random vectors are unrealistically hard)."""
+    generator = np.random.default_rng(seed)
+    out = np.empty((count, real.shape[1]), dtype=np.float32)
+    for start in range(0, count, 100_000):
+        stop = min(count, start + 100_000)
+        rows = real[generator.integers(0, len(real), stop - start)]
+        noise = generator.standard_normal(rows.shape).astype(np.float32) * (NOISE / np.sqrt(real.shape[1]))
+        block = rows + noise
+        out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+@dataclass
+class IndexFigures:
+    name: str
+    build_seconds: float
+    latency_ms: float  # per query, one at a time as the server searches
+    recall: float
+
+
+def one_at_a_time(index, queries: np.ndarray) -> tuple[np.ndarray, float]:
+    found = np.empty((len(queries), K), dtype=np.int64)
+    started = time.perf_counter()
+    for n, query in enumerate(queries):
+        found[n] = index.search(query.reshape(1, -1), K)[1][0]
+    return found, (time.perf_counter() - started) * 1000 / len(queries)
+
+
+def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact)]))
+
+
+def measure(vectors: np.ndarray, queries: np.ndarray) -> list[IndexFigures]:
+    import faiss
+
+    figures = []
+    started = time.perf_counter()
+    flat = make_vector_index(vectors, "flat")
+    flat_build = time.perf_counter() - started
+    exact, flat_ms = one_at_a_time(flat, queries)
+    figures.append(IndexFigures("flat (exact)", flat_build, flat_ms, 1.0))
+    del flat
+
+    started = time.perf_counter()
+    hnsw = make_vector_index(vectors, "hnsw")
+    hnsw_build = time.perf_counter() - started
+    default_ef = hnsw.hnsw.efSearch
+    for ef in sorted({64, default_ef, 256}):
+        hnsw.hnsw.efSearch = ef
+        found, ms = one_at_a_time(hnsw, queries)
+        marker = " (the setting's default)" if ef == default_ef else ""
+        figures.append(IndexFigures(f"hnsw M=32 efSearch={ef}{marker}", hnsw_build, ms,
+                                    recall_at_k(found, exact)))
+    del hnsw
+
+    lists = int(4 * np.sqrt(len(vectors)))
+    started = time.perf_counter()
+    ivf = faiss.index_factory(vectors.shape[1], f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT)
+    sample = vectors[np.random.default_rng(1).choice(len(vectors), min(len(vectors), 40 * lists), replace=False)]
+    ivf.train(sample)
+    ivf.add(vectors)
+    ivf_build = time.perf_counter() - started
+    for probes in (16, 64):
+        ivf.nprobe = probes
+        found, ms = one_at_a_time(ivf, queries)
+        figures.append(IndexFigures(f"IVF{lists},Flat nprobe={probes} (not offered)", ivf_build, ms,
+                                    recall_at_k(found, exact)))
+    return figures
+
+
+def run_vector_scale(run: Run, real: np.ndarray, queries: np.ndarray, sizes: list[int]) -> None:
+    for size in sizes:
+        vectors = synthetic_corpus(real, size)
+        figures = measure(vectors, queries)
+        del vectors
+        run.details[f"faiss_{size}"] = [vars(f) for f in figures]
+        for f in figures:
+            offered_hnsw = f.name.startswith("hnsw") and "default" in f.name
+            goal = "recall ≥ 0.95, ≤ 20 ms" if offered_hnsw and size >= 1_000_000 else ""
+            met = (f.recall >= 0.95 and f.latency_ms <= 20) if goal else None
+            run.add(Row("6 faiss", f"{size:,} vectors: {f.name}", f.latency_ms, "ms/query", goal, met,
+                        f"recall@10 {f.recall:.3f}, build {f.build_seconds:.0f} s"))
