@@ -13,7 +13,8 @@ from .articles import Article
 from .config import Settings
 from .embeddings import Embedder, load_embedder
 from .index import Generation, IndexError_, current_name, load_generation
-from .conversation import History, Understood, understand
+from . import conversation
+from .conversation import History, Understood
 from .retrieval import Retriever
 from .streaming import StreamEvent, stream_answer
 from .writers import writer_for
@@ -33,6 +34,15 @@ class Health:
     generation: str | None
 
 
+def _one_faiss_thread_per_query() -> None:
+    """Each request searches one vector; with two OpenMP threads that search was 2-3× slower on
+    a busy 2-core machine (threads waiting on each other), and concurrent requests already
+    keep both cores busy."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
 class Newsdesk:
     """Answers questions from the newest complete index generation under settings.embeddings.
 
@@ -43,6 +53,7 @@ class Newsdesk:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or load_embedder(settings)
+        _one_faiss_thread_per_query()
         self.writer = writer_for(settings)  # None unless an LLM is configured: extractive answers
         self._retriever: Retriever | None = None
         self._load_lock = threading.Lock()
@@ -109,9 +120,14 @@ class Newsdesk:
             raise IndexError_(f"no index in {self.settings.embeddings}: run `newsdesk index` first")
         return retriever
 
+    def understand(self, question: str, history: History | None = None,
+                   as_of: date | None = None) -> Understood:
+        """Whether the question is a follow-up, and the query that retrieves for it."""
+        return conversation.understand(question, history, _confidence(self._serving(), as_of))
+
     def _retrieve(self, retriever: Retriever, question: str, k: int, as_of: date | None,
                   history: History | None):
-        understood: Understood = understand(question, history, _confidence(retriever, as_of))
+        understood = conversation.understand(question, history, _confidence(retriever, as_of))
         retrieved = retrieve(understood.question, retriever, k, self.settings.abstain_below,
                              understood.retrieval_query, as_of)
         return understood, retrieved
