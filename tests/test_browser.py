@@ -107,7 +107,7 @@ def ask(page, question: str):
     box.press("Enter")
     turn = page.locator(".turn").last
     expect(turn.locator(".question")).to_have_text(question)
-    expect(turn.locator(".answer")).to_be_visible(timeout=30_000)
+    expect(turn.locator(".answer:not(.streaming)")).to_be_visible(timeout=30_000)  # finished
     return turn
 
 
@@ -203,7 +203,7 @@ def test_keyboard_alone_reaches_a_marker_and_opens_its_passage(open_page):
     expect(page.get_by_label("Your question")).to_be_focused()  # where there is a keyboard
     page.keyboard.type(TREATY_QUESTION)
     page.keyboard.press("Enter")
-    expect(page.locator(".turn .answer")).to_be_visible(timeout=30_000)
+    expect(page.locator(".turn .answer:not(.streaming)")).to_be_visible(timeout=30_000)
     for _ in range(12):  # back from the box, through the answer's sources, to its marker
         page.keyboard.press("Shift+Tab")
         if page.evaluate("document.activeElement.matches('.answer-text a.marker')"):
@@ -229,6 +229,67 @@ def test_follow_up_question_is_sent_with_the_conversation_so_far(open_page):
     assert re.fullmatch(r"Under the Treaty of Le Touquet, .* \[\d\]", assistant["content"])
     expect(second.locator(".answer-text")).not_to_be_empty()
     expect(page.locator(".turn")).to_have_count(2)
+    watched.assert_clean()
+
+
+# The page's fetch of /ask/stream, fed to it one server-sent event at a time when the test says:
+# the real server's real stream, slowed down so that each stage can be seen.
+ONE_EVENT_AT_A_TIME = """
+(() => {
+  const realFetch = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    const response = await realFetch(input, init);
+    if (!String(input).endsWith("/ask/stream") || !response.ok) return response;
+    const frames = (await response.text()).split("\\n\\n").filter((f) => f.trim());
+    const encoder = new TextEncoder();
+    window.eventsLeft = () => frames.length;
+    const body = new ReadableStream({
+      async pull(controller) {
+        if (!frames.length) return controller.close();
+        await new Promise((resolve) => { window.nextEvent = resolve; });
+        controller.enqueue(encoder.encode(frames.shift() + "\\n\\n"));
+      },
+    });
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+})();
+"""
+
+
+def release_event(page) -> None:
+    page.wait_for_function("() => typeof window.nextEvent === 'function'")
+    page.evaluate("() => { const next = window.nextEvent; window.nextEvent = null; next(); }")
+
+
+def test_streamed_answer_shows_the_passages_first_then_the_text_as_it_comes(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    page.add_init_script(ONE_EVENT_AT_A_TIME)
+    page.goto("/")
+    box = page.get_by_label("Your question")
+    box.fill(TREATY_QUESTION)
+    box.press("Enter")
+    streaming = page.locator(".turn .answer.streaming")
+
+    release_event(page)  # event: citations
+    expect(streaming.locator(".card").first).to_be_visible()
+    expect(streaming.locator(".card-title").first).to_contain_text("Britain and France")
+    expect(streaming.locator(".answer-text")).to_have_text("")
+    expect(streaming).to_have_attribute("aria-busy", "true")
+
+    release_event(page)  # event: answer, the first sentence
+    expect(streaming.locator(".answer-text")).to_contain_text(
+        "Under the Treaty of Le Touquet, British immigration officials check passports")
+    expect(streaming.locator(".answer-text a.marker").first).to_be_visible()
+
+    while page.evaluate("() => window.eventsLeft()"):  # the other sentences, then done
+        release_event(page)
+    answer = page.locator(".turn .answer")
+    expect(answer).not_to_have_class(re.compile("streaming"))
+    expect(answer.locator(".took")).to_contain_text("Answered in")
+    expect(answer.locator(".card mark").first).to_contain_text("passports")
     watched.assert_clean()
 
 

@@ -56,19 +56,28 @@ export function errorBubble(message, retry) {
 
 // -- answers
 
-// The answer while it streams in: its text so far, markers already linked.
+// The answer while it streams in: the passages found as soon as they arrive, then the text so
+// far with its markers already linked.
 export function partialAnswer() {
   const bubble = el("article", "bubble answer streaming");
   bubble.setAttribute("aria-label", "Answer");
   bubble.setAttribute("aria-busy", "true");
   let paragraph = el("p", "answer-text");
-  bubble.append(paragraph);
+  let cards = el("ol", "cards");
+  const label = el("p", "sources-label", "Passages found");
+  label.hidden = true;
+  bubble.append(paragraph, label, cards);
   return {
     element: bubble,
     update(text, citations) {
-      const next = answerText(answerParts(text, citations.length), citations);
+      const parts = answerParts(text, citations.length);
+      const next = answerText(parts, citations);
       paragraph.replaceWith(next);
       paragraph = next;
+      const nextCards = cardList(citations, parts);
+      cards.replaceWith(nextCards);
+      cards = nextCards;
+      label.hidden = citations.length === 0;
     },
   };
 }

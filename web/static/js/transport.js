@@ -1,6 +1,6 @@
 // Talking to the server: POST /ask/stream, read as server-sent events. What happens is
 // reported through events, so the page does not care how an answer arrives:
-//   events.partial(text, citations)  the answer so far, while it streams in
+//   events.partial(text, citations)  the answer so far (at first only the passages), as it streams in
 //   events.answer(body)              the finished answer: {answer, citations, abstained, took_ms, note}
 //   events.error(message)            a sentence a person can act on
 
@@ -29,6 +29,7 @@ export async function askQuestion(question, history, events) {
     for await (const { name, data } of serverSentEvents(response.body, stillAlive)) {
       if (name === "citations") {
         citations = Array.isArray(data.citations) ? data.citations : [];
+        events.partial(text, citations); // the passages show before the answer is written
       } else if (name === "answer") {
         text += String(data.text ?? "");
         events.partial(text, citations);
