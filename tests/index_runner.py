@@ -1,12 +1,14 @@
 """`newsdesk index` in a process of its own that can die (SIGKILL) or stall at a chosen write.
 
-    python tests/index_runner.py [--fake] [--kill-at N | --pause-at N --pause-seconds S]
+    python tests/index_runner.py [--fake] [--kill-at N | --pause-at N --resume-file PATH]
                                  [--trace FILE] -- --seeds ... --embeddings DIR ...
 
 Every file operation that changes something under the embeddings folder (an open for writing,
 mkdir, rename/replace, remove, rmtree) is numbered from 1 by a Python audit hook, which runs just
 before the operation. `--kill-at N` sends this process SIGKILL right before operation N, so a
-crash test can land on every step of a build's write path, deterministically; `--trace` writes
+crash test can land on every step of a build's write path, deterministically; `--pause-at N`
+holds the run there (lock held, generation half written) until the resume file exists, so a
+test can start a second run at a known moment without guessing at timing; `--trace` writes
 the numbered operations of a whole run, to choose N from. `--fake` swaps the model for the tests'
 bag-of-words embedder, for fast runs where the model does not matter (the write path is the same).
 """
@@ -47,7 +49,7 @@ def main() -> int:
             if number == options.kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             if number == options.pause_at:
-                time.sleep(options.pause_seconds)
+                _wait_for(Path(options.resume_file))
         finally:
             busy = False
 
@@ -67,9 +69,15 @@ def _options() -> argparse.ArgumentParser:
     parser.add_argument("--fake", action="store_true")
     parser.add_argument("--kill-at", type=int, default=0)
     parser.add_argument("--pause-at", type=int, default=0)
-    parser.add_argument("--pause-seconds", type=float, default=0.0)
+    parser.add_argument("--resume-file")
     parser.add_argument("--trace")
     return parser
+
+
+def _wait_for(path: Path, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:

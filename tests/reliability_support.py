@@ -206,14 +206,14 @@ def failures(outcomes: list[Outcome], ok=(200,)) -> list[Outcome]:
 
 
 def index_command(seeds, embeddings: Path, fake: bool = False, kill_at: int = 0, pause_at: int = 0,
-                  pause_seconds: float = 0.0, trace: Path | None = None, extra=()) -> list[str]:
+                  resume_file: Path | None = None, trace: Path | None = None, extra=()) -> list[str]:
     command = [sys.executable, str(RUNNER)]
     if fake:
         command.append("--fake")
     if kill_at:
         command += ["--kill-at", str(kill_at)]
     if pause_at:
-        command += ["--pause-at", str(pause_at), "--pause-seconds", str(pause_seconds)]
+        command += ["--pause-at", str(pause_at), "--resume-file", str(resume_file)]
     if trace:
         command += ["--trace", str(trace)]
     seeds = [seeds] if isinstance(seeds, (str, Path)) else list(seeds)

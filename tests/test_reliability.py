@@ -79,10 +79,12 @@ def test_a_second_index_run_is_refused_in_one_line_and_the_first_finishes_whole(
     trace = tmp_path / "trace"
     assert run_index(seeds, tmp_path / "probe", fake=True, trace=trace).returncode == 0
     staging = next(n for n, op in enumerate(traced_operations(trace), 1) if "/.tmp-" in op)
-    first = start_index(seeds, embeddings, fake=True, pause_at=staging, pause_seconds=3)
-    wait_for_lock_holder(embeddings, first)
+    resume = tmp_path / "resume"
+    first = start_index(seeds, embeddings, fake=True, pause_at=staging, resume_file=resume)
+    wait_for_lock_holder(embeddings, first)  # and it is held there, half a generation written
     second = run_index(seeds, embeddings, fake=True)
-    out, err = first.communicate(timeout=60)
+    resume.touch()
+    out, err = first.communicate(timeout=120)
     assert second.returncode == 1
     assert second.stderr.strip().count("\n") == 0
     assert f"is being indexed by pid {first.pid}" in second.stderr and "try again" in second.stderr
@@ -322,3 +324,24 @@ def test_the_real_server_refuses_chunked_floods_and_path_tricks(token_server):
     connection.request("GET", "/articles/../../etc/passwd", headers={"Authorization": good["Authorization"]})
     response = connection.getresponse()
     assert response.status == 404 and b"root:" not in response.read()
+
+
+def test_the_token_guards_websockets_and_routes_added_later(tmp_path, seeds, fake_embedder):
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    settings = Settings(seeds=(seeds,), embeddings=tmp_path / "embeddings", api_token="t0ken")
+    build_index(settings, fake_embedder)
+    app = create_app(settings, Newsdesk(settings, embedder=fake_embedder), watch=False)
+
+    @app.get("/added-later")
+    def added_later():
+        return {"ok": True}
+    client, bearer = TestClient(app), {"Authorization": "Bearer t0ken"}
+    assert client.get("/added-later").status_code == 401
+    assert client.get("/added-later", headers=bearer).json() == {"ok": True}
+    assert client.get("/health").status_code == 200 and client.get("/openapi.json").status_code == 200
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect("/anything"):
+            pass
+    assert refused.value.code == 1008  # policy violation: no token; with one, the router's own close

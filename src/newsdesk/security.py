@@ -64,13 +64,20 @@ class SafetyLayer:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        send = _with_safety_headers(send)
         headers = {name.lower(): value for name, value in scope["headers"]}
-        if self.token and needs_token(scope["path"]) and not token_accepted(
-                headers.get(b"authorization", b"").decode("latin-1"), self.token):
+        allowed = not self.token or not needs_token(scope["path"]) or token_accepted(
+            headers.get(b"authorization", b"").decode("latin-1"), self.token)
+        if scope["type"] == "websocket":
+            if allowed:
+                await self.app(scope, receive, send)
+            else:  # closing before accepting refuses the handshake (403)
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        send = _with_safety_headers(send)
+        if not allowed:
             await _refuse(send, 401, "missing or wrong bearer token",
                           {"www-authenticate": "Bearer"})
             return
