@@ -170,7 +170,7 @@ def parts_of_ask(embeddings: Path, backend: str, questions: Sequence[str]) -> Pa
     vectors = {}
     embedding = time_each(lambda q: vectors.setdefault(q, embedder.embed([q])), questions)
     count = min(DENSE_CANDIDATES, generation.vectors_index.ntotal)
-    desk = Newsdesk(settings, embedder)
+    desk = Newsdesk(settings, embedder)  # also sets FAISS to one thread, as in the server
     return Parts(
         query_embedding=embedding,
         faiss_search=time_each(lambda q: generation.vectors_index.search(vectors[q], count), questions),
