@@ -1,7 +1,7 @@
 """The figures behind docs/scaling.md: FAISS memory and search time, and a loaded index's memory.
 
     .venv/bin/python docs/scaling_figures.py --vectors 100000 1000000 --hnsw 100000 \
-        --generation /tmp/nd-dev
+        --generation DEV_CORPUS_INDEX
 
 FAISS is measured on random unit vectors (384 dimensions, the model's), built with the same
 settings as index.make_vector_index; one question at a time, as the server searches, for the
