@@ -54,7 +54,7 @@ class ChunkAndEmbedWorker:
 
         from .embeddings import load_embedder
 
-        # One Ray CPU, one torch thread: actors on the same node must not fight over cores.
+        # As many torch threads as the CPUs Ray reserved: actors on a node must not fight over cores.
         torch.set_num_threads(spec.threads)
         self.embedder = load_embedder(Settings(model_path=spec.model_path, backend=spec.backend,
                                                batch_size=spec.batch_size))
@@ -135,7 +135,7 @@ class RayChunkAndEmbed:
 
 
 def _blocks(count: int) -> int:
-    """Enough blocks that every worker gets several, few enough that each holds a real batch."""
+    """About one block per batch of articles, so batches go to whichever actor is free."""
     return max(1, min(count // ARTICLES_PER_BATCH + 1, 4096))
 
 
@@ -146,7 +146,7 @@ def _passages_and_vectors(articles: list[Article], rows, dimension: int):
     for article in articles:
         own = sorted(rows.get(article.id, []), key=lambda row: row[0])
         if [n for n, *_ in own] != list(range(len(own))):
-            raise RuntimeError(f"the cluster returned an incomplete set of passages for {article.id}")
+            raise RayUnavailable(f"the cluster returned an incomplete set of passages for {article.id}")
         passages.append([Passage(f"{article.id}#{n}", article.id, article.title,
                                  article.text[start:end], start, end) for n, start, end, _ in own])
         vectors.extend(vector for *_, vector in own)
