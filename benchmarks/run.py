@@ -24,7 +24,7 @@ from records import Run, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "realtimeqa"
-STAGES = ("indexing", "scale", "serving", "peer", "profile", "faiss")
+STAGES = ("indexing", "incremental", "scale", "serving", "peer", "profile", "faiss")
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     built = {}
     try:
         if "indexing" in stages:
-            from indexing import bare_encode, full_build, incremental, onnx_speedup, settings_for
+            from indexing import bare_encode, full_build, onnx_speedup, settings_for
 
             for backend in backends:
                 built[backend] = full_build(run, corpus, workdir, backend)
@@ -78,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
                 bare_encode(run, built[backend], settings_for(corpus, built[backend].folder, backend))
             if "torch" in built and "onnx-int8" in built:
                 onnx_speedup(run, built["torch"], built["onnx-int8"])
+        if "incremental" in stages:
+            from indexing import incremental
+
             for backend in backends:
-                incremental(run, corpus, built[backend])
+                incremental(run, corpus, built.get(backend) or _reload(workdir / f"index-{backend}", backend))
         if "scale" in stages and args.scale_articles > corpus.articles:
             from indexing import incremental_at_scale
 

@@ -74,7 +74,7 @@ def measure(vectors: np.ndarray, queries: np.ndarray) -> list[IndexFigures]:
     hnsw = make_vector_index(vectors, "hnsw")
     hnsw_build = time.perf_counter() - started
     default_ef = hnsw.hnsw.efSearch
-    for ef in sorted({64, default_ef, 256, 512}):
+    for ef in sorted({64, 128, 256, default_ef, 1024}):
         hnsw.hnsw.efSearch = ef
         found, ms = one_at_a_time(hnsw, queries)
         marker = " (the setting's default)" if ef == default_ef else ""

@@ -351,7 +351,8 @@ def make_vector_index(vectors: np.ndarray, index_type: str):
     elif index_type == "hnsw":
         index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
+        # benchmarks/ (1M vectors): recall@10 0.71 at efSearch 128, 0.90 at 512, still ~3 ms a query
+        index.hnsw.efSearch = 512
     else:
         raise IndexError_(f"unknown index type {index_type!r}: use 'flat' or 'hnsw'")
     if len(vectors):
