@@ -46,7 +46,7 @@ class Settings:
     index_type: str = "flat"  # "flat" (exact) or "hnsw" (approximate, for millions of passages)
     batch_size: int = 64
     # Best passage's dense cosine below which the answer abstains (calibrated on SQuAD 2.0 dev).
-    abstain_below: float = 0.30
+    abstain_below: float = 0.40
     api_token: str = ""
     llm_url: str = ""  # an OpenAI-compatible API (…/v1) whose chat model writes the answers
     llm_model: str = ""  # the model name sent to it; empty for servers that hold one model
