@@ -63,8 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--embeddings", metavar="DIR", help="index folder (default .cache/eval-<corpus>)")
     evaluate.add_argument("--json", metavar="OUT", help="also write the report as JSON")
     evaluate.add_argument("-k", type=int, default=10, help="passages cited per question (1..50)")
-    evaluate.add_argument("--recipe", action="append", choices=("newsdesk", "bm25", "dense", "fusion"),
-                          help="what to score (repeatable; default newsdesk)")
+    evaluate.add_argument("--recipe", action="append",
+                          choices=("newsdesk", "newsdesk-undated", "bm25", "dense", "fusion"),
+                          help="what to score (repeatable; default newsdesk; newsdesk-undated asks "
+                               "without the questions' dates; the rest are 1,000-character baselines)")
     evaluate.set_defaults(run=_eval)
     return parser
 
