@@ -35,10 +35,11 @@ run: index
 serve: install
 	$(NEWSDESK) serve
 
-# The short Ray checks (a real two-node cluster on 127.0.0.1) are part of `make test`, so the
-# ray extra is installed here rather than in `make install`, which `make run` users need lean.
+# The short Ray checks (a real two-node cluster on 127.0.0.1) and the int8 ONNX backend's tests
+# are part of `make test`, so those extras are installed here rather than in `make install`,
+# which `make run` users need lean.
 test: install
-	$(PY) -m pip install -q -e '.[test,ray]' torch==2.13.0
+	$(PY) -m pip install -q -e '.[test,ray,onnx]' torch==2.13.0
 	$(PY) -m pytest -q -m "not stress and not llm and not ray"
 
 # The LLM writer against a real llama.cpp server with SmolLM2-135M. llama-cpp-python builds from
