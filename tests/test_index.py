@@ -4,6 +4,9 @@ import shutil
 import pytest
 from conftest import SEED_ID
 
+from newsdesk import lexical
+from newsdesk.config import Settings
+
 from newsdesk.index import IndexLocked, build_index, current_name, load_generation, write_lock
 
 
@@ -79,6 +82,28 @@ def test_full_flag_re_embeds_everything(settings, fake_embedder):
     assert report.new == 1 and report.passages_embedded > 0
 
 
+def test_an_incremental_build_scores_words_as_a_full_build_does(settings, seeds, fake_embedder,
+                                                                tmp_path, monkeypatch):
+    build_index(settings, fake_embedder)
+    add_article(seeds, "second", "Second story", "A new bridge opened in Leeds today. Calais too.")
+    add_article(seeds, "third", "Third story", "Ferries from Calais were cancelled by the strike.")
+    build_index(settings, fake_embedder)
+    (seeds / "third.txt").unlink()
+    tokenised = []
+    real_tokenize = lexical.tokenize
+    monkeypatch.setattr(lexical, "tokenize", lambda texts: tokenised.extend(texts) or real_tokenize(texts))
+    add_article(seeds, "fourth", "Fourth story", "Calais and Dover agreed on new passport checks.")
+    build_index(settings, fake_embedder)
+    assert len(tokenised) == 1 and "Dover" in tokenised[0]  # only the new passage is tokenised
+
+    full = Settings(seeds=settings.seeds, embeddings=tmp_path / "full")
+    build_index(full, fake_embedder)
+    incremental, rebuilt = (load_generation(s.embeddings) for s in (settings, full))
+    assert [p.passage_id for p in incremental.passages] == [p.passage_id for p in rebuilt.passages]
+    for query in ("Calais passport checks", "bridge Leeds", "strike ferries", "treaty"):
+        assert incremental.lexical.scores(query) == pytest.approx(rebuilt.lexical.scores(query), abs=1e-5)
+
+
 def test_a_failed_build_leaves_the_served_generation_whole(settings, seeds, fake_embedder, monkeypatch):
     build_index(settings, fake_embedder)
     before = current_name(settings.embeddings)
@@ -87,7 +112,7 @@ def test_a_failed_build_leaves_the_served_generation_whole(settings, seeds, fake
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("newsdesk.index.LexicalIndex.build", explode)
+    monkeypatch.setattr("newsdesk.index.LexicalIndex.save", explode)
     with pytest.raises(RuntimeError):
         build_index(settings, fake_embedder)
     assert current_name(settings.embeddings) == before

@@ -3,7 +3,7 @@
 Layout of the embeddings folder:
     CURRENT                 name of the generation being served (replaced atomically)
     generations/gen-000007/ manifest.json, articles.jsonl, passages.npz, vectors.npy,
-                            index.faiss, bm25/
+                            index.faiss, bm25/ (bm25s files plus the term counts)
     .lock                   held by the one `newsdesk index` allowed to write
 
 A build writes a whole new generation into a temporary folder, syncs it, renames it, then
@@ -29,7 +29,7 @@ import numpy as np
 from .articles import Article, InputProblem, read_articles
 from .config import Settings
 from .embeddings import Embedder
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, TermCounts
 from .passages import Chunker, ChunkerSettings, Passage
 
 FORMAT_VERSION = 1
@@ -122,10 +122,12 @@ def build_index(settings: Settings, embedder: Embedder, full: bool = False,
             report.passages_total = len(previous.passage_rows)
             return report
         fresh = chunk_and_embed or local_chunk_and_embed(embedder, progress)
-        passages, vectors = _assemble(plan, previous, chunker_settings, fresh, embedder.dimension,
-                                      report)
+        passages, vectors, sources = _assemble(plan, previous, chunker_settings, fresh,
+                                               embedder.dimension, report)
+        lexical = _lexical_index(passages, sources, previous)
         manifest = _manifest(settings, embedder, chunker_settings, plan, passages)
-        report.generation = _write_generation(root, manifest, plan, passages, vectors, settings)
+        report.generation = _write_generation(root, manifest, plan, passages, vectors, lexical,
+                                              settings)
         report.passages_total = len(passages)
         _prune_generations(root)
     report.seconds = time.perf_counter() - started
@@ -172,6 +174,7 @@ def _locked_message(root: Path, holder: str) -> str:
 
 @dataclass
 class _Previous:
+    folder: Path
     manifest: dict
     passage_rows: list[tuple[str, int, int]]  # (article_id, start, end) per vector row
     vectors: np.ndarray
@@ -206,7 +209,7 @@ def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
     for row, (article_id, _, _) in enumerate(rows):
         first, _ = by_article.get(article_id, (row, row))
         by_article[article_id] = (first, row + 1)
-    return _Previous(manifest, rows, vectors, by_article)
+    return _Previous(folder, manifest, rows, vectors, by_article)
 
 
 @dataclass
@@ -236,7 +239,8 @@ def _plan(articles: list[Article], previous: _Previous | None, report: BuildRepo
 
 def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: ChunkerSettings,
               chunk_and_embed: ChunkAndEmbed, dimension: int, report: BuildReport):
-    """Passages and vectors in plan order: reused rows copied, the rest chunked and embedded."""
+    """Passages and vectors in plan order: reused rows copied, the rest chunked and embedded;
+    and for each passage the previous generation's row it was copied from, or -1."""
     fresh_articles = [p.article for p in plan if not p.reuse]
     fresh_passages, fresh_vectors = (chunk_and_embed(fresh_articles, chunker) if fresh_articles
                                      else ([], np.zeros((0, dimension), dtype=np.float32)))
@@ -245,6 +249,7 @@ def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: 
 
     passages: list[Passage] = []
     blocks: list[np.ndarray] = []
+    sources: list[np.ndarray] = []
     cursor = 0
     for planned in plan:
         article = planned.article
@@ -255,13 +260,27 @@ def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: 
                 passages.append(Passage(f"{article.id}#{n}", article.id, article.title,
                                         article.text[start:end], start, end))
             blocks.append(np.asarray(previous.vectors[first:last]))
+            sources.append(np.arange(first, last))
         else:
             own = fresh_by_id[article.id]
             passages.extend(own)
             blocks.append(fresh_vectors[cursor:cursor + len(own)])
+            sources.append(np.full(len(own), -1))
             cursor += len(own)
     vectors = np.concatenate(blocks) if blocks else np.zeros((0, dimension), dtype=np.float32)
-    return passages, np.ascontiguousarray(vectors, dtype=np.float32)
+    rows = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
+    return passages, np.ascontiguousarray(vectors, dtype=np.float32), rows
+
+
+def _lexical_index(passages: list[Passage], sources: np.ndarray,
+                   previous: _Previous | None) -> LexicalIndex:
+    """BM25 for the new generation: reused passages keep their term counts, so only the new
+    ones are tokenised (an index written before counts were kept is tokenised whole, once)."""
+    counts = TermCounts.load(previous.folder / "bm25") if previous is not None else None
+    if counts is None or counts.passages != len(previous.passage_rows):
+        return LexicalIndex.build(lexical_texts(passages))
+    fresh = lexical_texts([passages[row] for row in np.flatnonzero(sources < 0)])
+    return LexicalIndex.from_counts(counts.with_rows(fresh, sources))
 
 
 def local_chunk_and_embed(embedder: Embedder, progress: bool = False) -> ChunkAndEmbed:
@@ -309,7 +328,8 @@ def _manifest(settings: Settings, embedder: Embedder, chunker: ChunkerSettings,
 
 
 def _write_generation(root: Path, manifest: dict, plan: list[_PlannedArticle],
-                      passages: list[Passage], vectors: np.ndarray, settings: Settings) -> str:
+                      passages: list[Passage], vectors: np.ndarray, lexical: LexicalIndex,
+                      settings: Settings) -> str:
     generations = root / GENERATIONS
     generations.mkdir(exist_ok=True)
     name = _next_generation_name(generations)
@@ -324,7 +344,7 @@ def _write_generation(root: Path, manifest: dict, plan: list[_PlannedArticle],
     import faiss
 
     faiss.write_index(make_vector_index(vectors, settings.index_type), str(staging / "index.faiss"))
-    LexicalIndex.build(lexical_texts(passages)).save(staging / "bm25")
+    lexical.save(staging / "bm25")
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
     _sync_tree(staging)
     os.rename(staging, generations / name)
