@@ -137,3 +137,24 @@ def test_old_generations_are_pruned(settings, seeds, fake_embedder):
         build_index(settings, fake_embedder)
     names = sorted(p.name for p in (settings.embeddings / "generations").iterdir())
     assert len(names) == 3 and names[-1] == current_name(settings.embeddings)
+
+
+def test_the_ivf_index_finds_stored_vectors_and_survives_a_round_trip(tmp_path):
+    import faiss
+    import numpy as np
+
+    from newsdesk.index import IVF_MIN_VECTORS, make_vector_index
+
+    generator = np.random.default_rng(0)
+    centres = generator.standard_normal((300, 64)).astype(np.float32)
+    vectors = centres[generator.integers(0, 300, IVF_MIN_VECTORS)]
+    vectors += 0.3 * generator.standard_normal(vectors.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    faiss.write_index(make_vector_index(vectors, "ivf"), str(tmp_path / "ivf.faiss"))
+    index = faiss.read_index(str(tmp_path / "ivf.faiss"))
+    assert isinstance(index, faiss.IndexIVFFlat) and index.nprobe == 64
+    rows = generator.integers(0, len(vectors), 20)
+    found = index.search(vectors[rows], 1)[1][:, 0]
+    assert (found == rows).mean() >= 0.95
+    assert np.allclose(index.reconstruct(int(rows[0])), vectors[rows[0]])
+    assert isinstance(make_vector_index(vectors[:100], "ivf"), faiss.IndexFlatIP)  # too few to train

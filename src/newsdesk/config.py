@@ -43,7 +43,7 @@ class Settings:
     # Passage budget in model tokens, title included; the model's window is 256.
     passage_tokens: int = 200
     overlap_sentences: int = 1
-    index_type: str = "flat"  # "flat" (exact) or "hnsw" (approximate, for millions of passages)
+    index_type: str = "flat"  # "flat" (exact); "ivf" or "hnsw" (approximate, for millions of passages)
     batch_size: int = 64
     # Best passage's dense cosine below which the answer abstains (calibrated on SQuAD 2.0 dev).
     abstain_below: float = 0.40
