@@ -96,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
                 index = workdir / f"index-{backend}"
                 run_serving(run, index, backend, questions, f"{_articles_in(index):,} articles",
                             args.sequential, args.concurrent, args.clients, workdir)
+            # The full-size index of the scale stage: its vectors are stand-ins, which changes
+            # which passages come back but not what searching and answering cost.
+            scale = args.workdir / f"scale-{args.scale_articles}" / f"index-scale-{backends[0]}"
+            if (scale / "CURRENT").exists():
+                run_serving(run, scale, backends[0], questions,
+                            f"{_articles_in(scale):,} articles, stand-in vectors",
+                            args.sequential, args.concurrent, args.clients, workdir)
         if "peer" in stages:
             from peer import run_peer
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import functools
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ class Article:
     body_start: int = 0  # offset in text where the body paragraphs begin
     source: str = ""
 
-    @property
+    @functools.cached_property  # planning and the manifest both ask, for every article
     def content_hash(self) -> str:
         digest = hashlib.sha256()
         for part in (self.title, self.text, self.url or "", self.published or ""):

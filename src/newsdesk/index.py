@@ -248,9 +248,7 @@ def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: 
     report.passages_embedded = len(fresh_vectors)
 
     passages: list[Passage] = []
-    blocks: list[np.ndarray] = []
-    sources: list[np.ndarray] = []
-    cursor = 0
+    sources: list[range | list[int]] = []
     for planned in plan:
         article = planned.article
         if planned.reuse:
@@ -259,17 +257,19 @@ def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: 
                 _, start, end = previous.passage_rows[row]
                 passages.append(Passage(f"{article.id}#{n}", article.id, article.title,
                                         article.text[start:end], start, end))
-            blocks.append(np.asarray(previous.vectors[first:last]))
-            sources.append(np.arange(first, last))
+            sources.append(range(first, last))
         else:
             own = fresh_by_id[article.id]
             passages.extend(own)
-            blocks.append(fresh_vectors[cursor:cursor + len(own)])
-            sources.append(np.full(len(own), -1))
-            cursor += len(own)
-    vectors = np.concatenate(blocks) if blocks else np.zeros((0, dimension), dtype=np.float32)
-    rows = np.concatenate(sources) if sources else np.zeros(0, dtype=np.int64)
-    return passages, np.ascontiguousarray(vectors, dtype=np.float32), rows
+            sources.append([-1] * len(own))
+    rows = np.fromiter((row for block in sources for row in block), dtype=np.int64,
+                       count=len(passages))
+    vectors = np.empty((len(passages), dimension), dtype=np.float32)
+    reused = rows >= 0
+    if reused.any():
+        vectors[reused] = previous.vectors[rows[reused]]  # one gather, not a read per article
+    vectors[~reused] = fresh_vectors  # fresh articles' passages, in plan order as embedded
+    return passages, vectors, rows
 
 
 def _lexical_index(passages: list[Passage], sources: np.ndarray,

@@ -103,7 +103,8 @@ class TermCounts:
                                  shape=counts.shape).tocsc()
 
     def save(self, folder: Path) -> None:
-        sparse.save_npz(folder / TERM_COUNTS, self.counts)
+        # Uncompressed: zlib took ~2.7 s of a 3 s incremental build at 125,000 passages.
+        sparse.save_npz(folder / TERM_COUNTS, self.counts, compressed=False)
         (folder / VOCABULARY).write_text(json.dumps(self.vocabulary, ensure_ascii=False))
 
     @classmethod
