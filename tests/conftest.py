@@ -113,3 +113,16 @@ class Server:
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "newsdesk.cli", *args], capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, timeout=timeout)
+
+
+def index_seed_folder(root: Path, extra_articles: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """root/seeds with the user's first article (and any extra files by name), indexed into
+    root/embeddings by `newsdesk index` with the real model, as a user runs it."""
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    for name, text in (extra_articles or {}).items():
+        (seeds / name).write_text(text, encoding="utf-8")
+    done = run_cli("index", "--seeds", str(seeds), "--embeddings", str(root / "embeddings"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    return done

@@ -4,11 +4,10 @@ with the real model over a temporary seeds folder (the seed article and a hostil
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SEED, SEED_ID, TREATY_QUESTION, Server, run_cli
+from conftest import SEED_ID, TREATY_QUESTION, Server, index_seed_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -52,12 +51,7 @@ def browser(playwright):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
-    seeds = root / "seeds"
-    seeds.mkdir()
-    shutil.copy(SEED, seeds)
-    (seeds / f"{HOSTILE_ID}.txt").write_text(HOSTILE_ARTICLE, encoding="utf-8")
-    done = run_cli("index", "--seeds", str(seeds), "--embeddings", str(root / "embeddings"), "--quiet")
-    assert done.returncode == 0, done.stderr
+    index_seed_folder(root, {f"{HOSTILE_ID}.txt": HOSTILE_ARTICLE})
     server = Server(root / "embeddings")
     yield server
     server.stop()

@@ -2,26 +2,19 @@
 
 import gzip
 import json
-import shutil
 import time
 
 import httpx
 import pytest
-from conftest import SEED_ID, TREATY_QUESTION, Server, run_cli
+from conftest import SEED_ID, TREATY_QUESTION, Server, index_seed_folder, run_cli
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory):
-    from conftest import SEED
-
     root = tmp_path_factory.mktemp("e2e")
-    seeds = root / "seeds"
-    seeds.mkdir()
-    shutil.copy(SEED, seeds)
-    done = run_cli("index", "--seeds", str(seeds), "--embeddings", str(root / "embeddings"), "--quiet")
-    assert done.returncode == 0, done.stderr
+    done = index_seed_folder(root)
     assert done.stdout.startswith("1 new, 0 changed, 0 removed, 0 unchanged")
     return root
 

@@ -15,7 +15,7 @@ import threading
 
 import httpx
 import pytest
-from conftest import SEED, TREATY_QUESTION, run_cli
+from conftest import SEED, TREATY_QUESTION, index_seed_folder, run_cli
 from fakes import FakeEmbedder
 from reliability_support import (
     ServeProcess, ThreadServer, assert_same_index, check_reindex, crash_scene, crowd, failures,
@@ -285,11 +285,7 @@ def test_serving_beyond_loopback_without_a_token_warns(tmp_path):
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("token")
-    seeds = root / "seeds"
-    seeds.mkdir()
-    shutil.copy(SEED, seeds)
-    done = run_cli("index", "--seeds", str(seeds), "--embeddings", str(root / "embeddings"), "--quiet")
-    assert done.returncode == 0, done.stderr
+    index_seed_folder(root)
     server = ServeProcess(root / "embeddings", env={"NEWSDESK_API_TOKEN": "s3cret-token"})
     yield server
     server.stop()
