@@ -28,6 +28,14 @@ def test_ask_returns_cited_passages_that_slice_the_article(client):
     assert body["abstained"] is False and body["took_ms"] > 0
 
 
+def test_answering_runs_the_model_once_per_question(client, fake_embedder):
+    """Answer sentences are scored without the model: embedding them cost ~90% of /ask."""
+    fake_embedder.embedded.clear()
+    body = client.post("/ask", json={"question": TREATY_QUESTION}).json()
+    assert body["abstained"] is False and "[1]" in body["answer"]
+    assert fake_embedder.embedded == [TREATY_QUESTION]
+
+
 @pytest.mark.parametrize("payload, fragment", [
     ({"question": ""}, "at least 1 character"),
     ({"question": "   \n "}, "must not be blank"),
