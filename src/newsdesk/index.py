@@ -299,12 +299,16 @@ def _embed_with_progress(embedder: Embedder, texts: list[str], progress: bool) -
         return embedder.embed(texts)
     from tqdm import tqdm
 
-    parts = []
+    # Longest first over all texts, as one encode call would sort them: sorting only within
+    # each progress step would pad short passages to the length of longer ones.
+    order = sorted(range(len(texts)), key=lambda row: -len(texts[row]))
+    vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
     with tqdm(total=len(texts), unit="passage", desc="embedding") as bar:
         for start in range(0, len(texts), EMBED_CHUNK):
-            parts.append(embedder.embed(texts[start:start + EMBED_CHUNK]))
-            bar.update(len(parts[-1]))
-    return np.concatenate(parts)
+            rows = order[start:start + EMBED_CHUNK]
+            vectors[rows] = embedder.embed([texts[row] for row in rows])
+            bar.update(len(rows))
+    return vectors
 
 
 def _manifest(settings: Settings, embedder: Embedder, chunker: ChunkerSettings,
