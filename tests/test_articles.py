@@ -22,6 +22,12 @@ def test_file_without_the_layout_is_first_line_title_rest_body():
     assert article.tags == ()
 
 
+def test_a_body_right_under_the_title_line_is_a_paragraph():
+    article = parse_article("x", "Storm Ciara\nWinds reached 90 mph.\n\nTrains were cancelled.")
+    texts = [article.text[start:end] for start, end in article.paragraphs()]
+    assert texts == ["Winds reached 90 mph.", "Trains were cancelled."]
+
+
 def test_markdown_title_loses_its_hashes(tmp_path):
     (tmp_path / "story.md").write_text("# A markdown story\n\nBody text here.")
     result = read_articles([tmp_path])

@@ -44,7 +44,10 @@ class Article:
 
     def paragraphs(self) -> list[tuple[int, int]]:
         """(start, end) offsets of the body's paragraphs, for rendering and highlighting."""
-        return [span for span in _blocks(self.text) if span[0] >= self.body_start]
+        # A plain file's body may follow the title line without a blank line: the block that
+        # holds both is cut at body_start rather than dropped.
+        return [(max(start, self.body_start), end) for start, end in _blocks(self.text)
+                if end > self.body_start]
 
     def to_record(self) -> dict:
         return {

@@ -75,9 +75,7 @@ def _article_spans(article: Article) -> list[tuple[str, int, int]]:
         spans += [(kind, s, e) for kind, (s, e) in zip(("title", "standfirst", "tags", "caption"), header)]
     elif header:
         spans.append(("title", 0, article.body_start))
-    # Not Article.paragraphs(): a body that starts inside the title's block must show too.
-    spans += [("paragraph", max(s, article.body_start), e)
-              for s, e in _blocks(article.text) if e > article.body_start]
+    spans += [("paragraph", start, end) for start, end in article.paragraphs()]
     return spans
 
 
