@@ -98,11 +98,14 @@ def main(argv: list[str] | None = None) -> int:
                             args.sequential, args.concurrent, args.clients, workdir)
             # The full-size index of the scale stage: its vectors are stand-ins, which changes
             # which passages come back but not what searching and answering cost.
+            # Abstaining is turned off there, so every question pays for the answer step.
             scale = args.workdir / f"scale-{args.scale_articles}" / f"index-scale-{backends[0]}"
             if (scale / "CURRENT").exists():
-                run_serving(run, scale, backends[0], questions,
-                            f"{_articles_in(scale):,} articles, stand-in vectors",
-                            args.sequential, args.concurrent, args.clients, workdir)
+                for backend in backends:
+                    run_serving(run, scale, backend, questions,
+                                f"{_articles_in(scale):,} articles, stand-in vectors",
+                                args.sequential, args.concurrent, args.clients, workdir,
+                                answer_all=True)
         if "peer" in stages:
             from peer import run_peer
 

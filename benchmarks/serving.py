@@ -46,12 +46,12 @@ class ServerFigures:
 class Server:
     """`newsdesk serve` as a user runs it, on a free port."""
 
-    def __init__(self, embeddings: Path, backend: str, log: Path):
+    def __init__(self, embeddings: Path, backend: str, log: Path, env: dict[str, str] | None = None):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "NEWSDESK_BACKEND": backend}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "NEWSDESK_BACKEND": backend, **(env or {})}
         env.pop("NEWSDESK_API_TOKEN", None)
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -123,8 +123,9 @@ def ask_concurrently(url: str, questions: Sequence[str], clients: int) -> tuple[
 
 
 def serve_and_load(embeddings: Path, backend: str, questions: Sequence[str], sequential: int,
-                   concurrent: int, clients: int, log: Path) -> ServerFigures:
-    server = Server(embeddings, backend, log)
+                   concurrent: int, clients: int, log: Path,
+                   env: dict[str, str] | None = None) -> ServerFigures:
+    server = Server(embeddings, backend, log, env)
     try:
         first = server.first_answer_seconds(questions[0])
         rss = server.rss_mb()
@@ -161,8 +162,11 @@ def time_each(function, items) -> Latency:
     return Latency.of(times)
 
 
-def parts_of_ask(embeddings: Path, backend: str, questions: Sequence[str]) -> Parts:
+def parts_of_ask(embeddings: Path, backend: str, questions: Sequence[str],
+                 answer_all: bool = False) -> Parts:
     settings = Settings(embeddings=embeddings, backend=backend)
+    if answer_all:
+        settings = settings.with_(abstain_below=-1.0)
     embedder = load_embedder(settings)
     generation = load_generation(embeddings)
     for question in questions[:5]:
@@ -180,10 +184,15 @@ def parts_of_ask(embeddings: Path, backend: str, questions: Sequence[str]) -> Pa
 
 
 def run_serving(run: Run, embeddings: Path, backend: str, questions: Sequence[str], where: str,
-                sequential: int, concurrent: int, clients: int, logs: Path) -> ServerFigures:
+                sequential: int, concurrent: int, clients: int, logs: Path,
+                answer_all: bool = False) -> ServerFigures:
+    """answer_all: never abstain, so every request pays for the answer step (for an index of
+    stand-in vectors, whose low cosines would otherwise make most questions abstain)."""
+    env = {"NEWSDESK_ABSTAIN_BELOW": "-1"} if answer_all else None
     figures = serve_and_load(embeddings, backend, questions, sequential, concurrent, clients,
-                             logs / f"server-{backend}-{where.replace(' ', '_')}.log")
-    parts = parts_of_ask(embeddings, backend, list(dict.fromkeys(questions))[:PARTS_QUESTIONS])
+                             logs / f"server-{backend}-{where.replace(' ', '_')}.log", env)
+    parts = parts_of_ask(embeddings, backend, list(dict.fromkeys(questions))[:PARTS_QUESTIONS],
+                         answer_all)
     run.details[f"serving_{backend}_{where}"] = {"server": asdict(figures), "parts": asdict(parts)}
     seq, con = figures.sequential, figures.concurrent
     model_ms, search_ms = parts.query_embedding.p50, parts.faiss_search.p50

@@ -66,17 +66,16 @@ class Retriever:
         vector = self.embed_question(question) if query_vector is None else query_vector
         dense = self._dense_scores(vector)
         lexical = self.generation.lexical.scores(question)
-        fused = (self._fuse_scores(vector, dense, lexical) if self.settings.fusion == "scores"
+        # Cosines of the passages only BM25 found too, in one call: fusion and the hits need them.
+        dense.update(self._cosines(vector, _top_rows(lexical, LEXICAL_CANDIDATES), skip=dense))
+        fused = (self._fuse_scores(dense, lexical) if self.settings.fusion == "scores"
                  else self._fuse(dense, lexical))
         if as_of is not None:
             fused = {row: score * self._recency(passages[row].article_id, as_of)
                      for row, score in fused.items()}
         hits = []
         for row, score in self._spread_over_articles(fused)[:k]:
-            dense_score = dense.get(row)
-            if dense_score is None:
-                dense_score = self._cosine(vector, row)
-            hits.append(Hit(passages[row], score, dense_score, float(lexical[row])))
+            hits.append(Hit(passages[row], score, dense[row], float(lexical[row])))
         return hits
 
     def _spread_over_articles(self, fused: dict[int, float]) -> list[tuple[int, float]]:
@@ -97,30 +96,32 @@ class Retriever:
         scores, rows = self.generation.vectors_index.search(vector.reshape(1, -1), count)
         return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
 
-    def _cosine(self, vector: np.ndarray, row: int) -> float:
-        return float(np.dot(self.generation.vectors_index.reconstruct(row), vector))
+    def _cosines(self, vector: np.ndarray, rows: list[int], skip: dict[int, float]) -> dict[int, float]:
+        missing = [row for row in rows if row not in skip]
+        if not missing:
+            return {}
+        stored = self.generation.vectors_index.reconstruct_batch(np.asarray(missing, dtype=np.int64))
+        return {row: float(cosine) for row, cosine in zip(missing, stored @ vector)}
 
     def _fuse(self, dense: dict[int, float], lexical: np.ndarray) -> dict[int, float]:
-        """Reciprocal-rank fusion of the two candidate lists."""
+        """Reciprocal-rank fusion of the two candidate lists (dense: the best cosines only)."""
         fused: dict[int, float] = {}
-        for rank, row in enumerate(sorted(dense, key=lambda r: -dense[r])):
+        count = min(DENSE_CANDIDATES, len(dense))
+        for rank, row in enumerate(sorted(dense, key=lambda r: -dense[r])[:count]):
             fused[row] = fused.get(row, 0.0) + self.settings.dense_weight / (RRF_K + rank + 1)
         for rank, row in enumerate(_top_rows(lexical, LEXICAL_CANDIDATES)):
             fused[row] = fused.get(row, 0.0) + self.settings.lexical_weight / (RRF_K + rank + 1)
         return fused
 
-    def _fuse_scores(self, vector: np.ndarray, dense: dict[int, float],
-                     lexical: np.ndarray) -> dict[int, float]:
+    def _fuse_scores(self, dense: dict[int, float], lexical: np.ndarray) -> dict[int, float]:
         """Cosine plus BM25 relative to the best BM25 match, over both candidate lists.
 
         Unlike ranks, scores keep how far apart the candidates are: a passage far ahead on
         one signal is not pulled level by one that is merely second on both.
         """
         best_lexical = float(lexical.max()) if len(lexical) else 0.0
-        rows = set(dense) | set(_top_rows(lexical, LEXICAL_CANDIDATES))
         fused = {}
-        for row in rows:
-            cosine = dense[row] if row in dense else self._cosine(vector, row)
+        for row, cosine in dense.items():
             words = float(lexical[row]) / best_lexical if best_lexical > 0 else 0.0
             fused[row] = self.settings.dense_weight * cosine + self.settings.lexical_weight * words
         return fused
