@@ -202,7 +202,7 @@ def test_keyboard_alone_reaches_a_marker_and_opens_its_passage(open_page):
         page.keyboard.press("Shift+Tab")
         if page.evaluate("document.activeElement.matches('.answer-text a.marker')"):
             break
-    expect(page.locator(":focus")).to_have_attribute("aria-label", re.compile("^Source 1: Britain and France"))
+    expect(page.locator(":focus")).to_have_attribute("aria-label", re.compile(r"^Source \d: Britain and France"))
     page.keyboard.press("Enter")
     expect(page.locator("mark#cited")).to_be_focused()  # reading starts at the passage
     watched.assert_clean()

@@ -57,6 +57,7 @@ class AnswerSentence:
     score: float
     start: int  # offset in the article
     end: int
+    shared: float = 0.0  # share of the question's (idf-weighted) words the sentence holds
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def best_sentences(question: str, hits: Sequence[Hit], retriever: Retriever,
     for (n, start, end, text), words in zip(candidates, sentence_terms):
         overlap = sum(weights[t] for t in words & weights.keys()) / total
         rank_prior = RANK_PRIOR * (SENTENCE_PASSAGES - n)
-        sentence = AnswerSentence(n, text, overlap + rank_prior, start, end)
+        sentence = AnswerSentence(n, text, overlap + rank_prior, start, end, overlap)
         scored.append(sentence)
         if not _restates(question_terms, words):
             informative.append(sentence)
@@ -149,7 +150,10 @@ def compose(sentences: Sequence[AnswerSentence]) -> str:
     for sentence in sentences[1:]:
         if len(chosen) == MAX_ANSWER_SENTENCES:
             break
-        if sentence.score >= SECOND_SENTENCE_RATIO * chosen[0].score and not _overlaps(sentence, chosen):
+        # A further sentence must share a word with the question: otherwise the best passage's
+        # rank alone would pull in a sentence about something else (same dev score either way).
+        if (sentence.shared > 0 and sentence.score >= SECOND_SENTENCE_RATIO * chosen[0].score
+                and not _overlaps(sentence, chosen)):
             chosen.append(sentence)
     return " ".join(f"{s.text} [{s.citation}]" for s in chosen)
 
