@@ -21,7 +21,8 @@ class Embedder(Protocol):
     max_tokens: int
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text, longest texts batched together;
+        progress: a progress bar on stderr (`newsdesk index`)."""
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[int]]:
         """Character offset where each (non-special) token of each text starts."""

@@ -35,8 +35,8 @@ from .passages import Chunker, ChunkerSettings, Passage
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 GENERATIONS = "generations"
+PROGRESS_MIN = 2048  # passages; fewer embed in seconds, with no progress bar
 KEEP_OLD_GENERATIONS = 2  # replicas still loading the previous one must find it whole
-EMBED_CHUNK = 2048  # passages embedded per progress step
 
 # Chunks and embeds the new and changed articles: their passages, article by article, and one
 # vector row per passage in the same order. Local by default; distributed.py runs it on Ray.
@@ -288,27 +288,9 @@ def local_chunk_and_embed(embedder: Embedder, progress: bool = False) -> ChunkAn
     def run(articles: list[Article], settings: ChunkerSettings):
         passages = Chunker(settings, embedder.token_offsets).passages_for_many(articles)
         texts = [p.embedding_text() for own in passages for p in own]
-        return passages, _embed_with_progress(embedder, texts, progress)
+        # The embedder sorts all texts by length and draws the bar (none for a few seconds' work).
+        return passages, embedder.embed(texts, progress=progress and len(texts) > PROGRESS_MIN)
     return run
-
-
-def _embed_with_progress(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
-    if not texts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    if not progress or len(texts) <= EMBED_CHUNK:
-        return embedder.embed(texts)
-    from tqdm import tqdm
-
-    # Longest first over all texts, as one encode call would sort them: sorting only within
-    # each progress step would pad short passages to the length of longer ones.
-    order = sorted(range(len(texts)), key=lambda row: -len(texts[row]))
-    vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
-    with tqdm(total=len(texts), unit="passage", desc="embedding") as bar:
-        for start in range(0, len(texts), EMBED_CHUNK):
-            rows = order[start:start + EMBED_CHUNK]
-            vectors[rows] = embedder.embed([texts[row] for row in rows])
-            bar.update(len(rows))
-    return vectors
 
 
 def _manifest(settings: Settings, embedder: Embedder, chunker: ChunkerSettings,

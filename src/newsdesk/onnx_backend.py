@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from .embeddings import model_identity, tokenizer_offsets
 
@@ -70,9 +71,11 @@ class OnnxInt8Embedder:
         # Longest first in batches of similar length, as sentence-transformers does: less padding.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            vectors[rows] = self._embed_batch([texts[i] for i in rows])
+        with tqdm(total=len(texts), unit="passage", desc="embedding", disable=not progress) as bar:
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                vectors[rows] = self._embed_batch([texts[i] for i in rows])
+                bar.update(len(rows))
         return vectors
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
