@@ -369,7 +369,7 @@ def make_vector_index(vectors: np.ndarray, index_type: str):
         raise IndexError_(f"unknown index type {index_type!r}: use 'flat', 'ivf' or 'hnsw'")
     if len(vectors):
         index.add(vectors)
-    if index_type == "ivf" and hasattr(index, "make_direct_map"):
+    if isinstance(index, faiss.IndexIVF):
         index.make_direct_map()  # retrieval reconstructs the vectors of BM25-only candidates
     return index
 
