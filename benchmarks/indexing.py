@@ -17,6 +17,9 @@ from newsdesk.embeddings import load_embedder
 from newsdesk.index import build_index, load_generation
 
 
+BUILD_SECONDS = "build-seconds.json"
+
+
 @dataclass
 class BuiltIndex:
     backend: str
@@ -56,9 +59,13 @@ def full_build(run: Run, corpus: BenchCorpus, workdir: Path, backend: str) -> Bu
 
 def _remember_build_seconds(workdir: Path, backend: str, seconds: float) -> None:
     """So a later run of only the peer stage can compare with this build."""
-    path = workdir / "build-seconds.json"
-    known = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps({**known, backend: seconds}))
+    (workdir / BUILD_SECONDS).write_text(json.dumps({**build_seconds(workdir), backend: seconds}))
+
+
+def build_seconds(workdir: Path) -> dict[str, float]:
+    """Full build times the indexing stage recorded in this work folder, by backend."""
+    path = workdir / BUILD_SECONDS
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def bare_encode(run: Run, built: BuiltIndex, settings: Settings) -> float:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Sequence
 
+from indexing import build_seconds
 from records import Row, Run
 from serving import time_each
 
@@ -52,14 +52,9 @@ def run_peer(run: Run, texts: Sequence[str], questions: Sequence[str], embedding
         Row("5 peer", "txtai search p50 / newsdesk search p50", query_ratio, "×", "> 1×",
             query_ratio > 1),
     )
-    int8_seconds = _build_seconds(embeddings.parent).get("onnx-int8")
+    int8_seconds = build_seconds(embeddings.parent).get("onnx-int8")
     if int8_seconds:
         ratio = peer_seconds / int8_seconds
         run.add(Row("5 peer", "txtai index time / newsdesk index time (onnx-int8)", ratio, "×",
                     "> 1×", ratio > 1, "same passages; txtai runs the torch model"))
 
-
-def _build_seconds(workdir: Path) -> dict[str, float]:
-    """Full build times this benchmark's indexing stage recorded, by backend."""
-    path = workdir / "build-seconds.json"
-    return json.loads(path.read_text()) if path.exists() else {}

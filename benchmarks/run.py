@@ -147,15 +147,12 @@ def _articles_in(index: Path) -> int:
 
 def _reload(folder: Path, backend: str):
     """A BuiltIndex for an index built by an earlier run (its build time is in that run's JSON)."""
-    import json
-
-    from indexing import BuiltIndex
+    from indexing import BuiltIndex, build_seconds
 
     from newsdesk.index import load_generation
 
     generation = load_generation(folder)
-    timing = folder.parent / "build-seconds.json"
-    seconds = json.loads(timing.read_text())[backend] if timing.exists() else float("nan")
+    seconds = build_seconds(folder.parent).get(backend, float("nan"))
     return BuiltIndex(backend, folder, len(generation.passages), seconds,
                       [p.embedding_text() for p in generation.passages])
 
