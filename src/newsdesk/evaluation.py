@@ -4,7 +4,8 @@ abstention and speed.
 Two question formats are read: RealTimeQA (`question_id, question_date, question, answer_text[],
 gold_doc_ids[], gold_passages[{doc_id, char_start, char_end}]`) and SQuAD 2.0 (`id, question,
 answers[], is_impossible, gold_doc_id`). The metric code only sees `Prediction`s, so the baseline
-recipes in `baselines.py` are scored by exactly the same functions as newsdesk itself.
+recipes in `baselines.py` and the suite in `evaluation_suite.py` are scored by exactly the same
+functions as newsdesk itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -56,6 +57,7 @@ class Prediction:
     cited: tuple[Cited, ...]  # in rank order
     answer: str
     abstained: bool
+    confidence: float | None = None  # the answer's own 0..1 confidence, where it gives one
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Outcome:
     abstained: bool
     seconds: float
     answer: str = ""
+    confidence: float | None = None
 
 
 @dataclass
@@ -137,6 +140,12 @@ def _question_from_record(record: dict) -> EvalQuestion:
         answerable=not impossible)
 
 
+def off_corpus(questions: Iterable[EvalQuestion]) -> list[EvalQuestion]:
+    """The questions asked of a corpus they were not written for: none is answerable from it,
+    and their gold articles (from their own corpus) mean nothing there."""
+    return [replace(q, answerable=False, gold_doc_ids=(), gold_spans=()) for q in questions]
+
+
 def _iso_date(value) -> str | None:
     """'2022/01/07' → '2022-01-07'; anything unreadable → None."""
     if not isinstance(value, str):
@@ -170,6 +179,26 @@ def _normal(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def answer_articles(prediction: Prediction) -> tuple[str, ...]:
+    """The articles an answer's text quotes: those of the citations its [n] markers name, in the
+    order they appear; the first citation's when the text has no marker; none when it abstained."""
+    if prediction.abstained or not prediction.cited:
+        return ()
+    numbers = [int(n) for n in _MARKER.findall(prediction.answer)]
+    named = [prediction.cited[n - 1].article_id for n in numbers if 1 <= n <= len(prediction.cited)]
+    return tuple(dict.fromkeys(named)) if numbers else (prediction.cited[0].article_id,)
+
+
+def answered_from_earlier_topic(first: Prediction, then: Prediction) -> bool:
+    """True when the later answer quotes (answer_articles) an article the first turn cited: a
+    question on something else, asked after it, was answered from the earlier topic."""
+    earlier = {c.article_id for c in first.cited}
+    return any(article in earlier for article in answer_articles(then))
+
+
 def score(question: EvalQuestion, prediction: Prediction, seconds: float) -> Outcome:
     return Outcome(
         question_id=question.id, answerable=question.answerable,
@@ -177,7 +206,8 @@ def score(question: EvalQuestion, prediction: Prediction, seconds: float) -> Out
         passage_rank=first_passage_rank(prediction.cited, question.gold_spans),
         has_gold_docs=bool(question.gold_doc_ids), has_gold_spans=bool(question.gold_spans),
         answer_contains_gold=not prediction.abstained and contains_answer(prediction.answer, question.answers),
-        abstained=prediction.abstained, seconds=seconds, answer=prediction.answer)
+        abstained=prediction.abstained, seconds=seconds, answer=prediction.answer,
+        confidence=prediction.confidence)
 
 
 # ---------------------------------------------------------------- aggregates
@@ -224,7 +254,7 @@ def summarise(recipe: str, outcomes: Sequence[Outcome], wall_seconds: float) -> 
         doc_mrr10=mrr_at(doc_ranks, MRR_CUTOFF),
         passage_hit={k: recall_at(passage_ranks, k) for k in CUTOFFS},
         answer_contains_gold=_share([o.answer_contains_gold for o in answerable]),
-        answered_when_answerable=_share([not o.abstained for o in answerable]) if unanswerable else None,
+        answered_when_answerable=_share([not o.abstained for o in answerable]),
         abstained_when_unanswerable=_share([o.abstained for o in unanswerable]) if unanswerable else None,
         questions_per_second=len(outcomes) / wall_seconds if wall_seconds > 0 else 0.0,
         p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
@@ -248,15 +278,24 @@ def evaluate(recipe: str, questions: Sequence[EvalQuestion], ask: Ask) -> Report
 # ---------------------------------------------------------------- newsdesk itself
 
 
-def newsdesk_asker(desk, k: int = 10, use_dates: bool = True) -> Ask:
-    """Questions through service.Newsdesk.ask, the code path of POST /ask."""
+def newsdesk_asker(desk, k: int = 10, use_dates: bool = True,
+                   history: Callable[[EvalQuestion], list] | None = None) -> Ask:
+    """Questions through service.Newsdesk.ask, the code path of POST /ask; history(question), if
+    given, is the conversation (conversation.Turns) the question is asked after."""
     def ask(question: EvalQuestion) -> Prediction:
         as_of = date.fromisoformat(question.date) if use_dates and question.date else None
-        answer = desk.ask(question.question, k, as_of=as_of)
-        return Prediction(
-            cited=tuple(Cited(c.article_id, c.char_start, c.char_end) for c in answer.citations),
-            answer=answer.answer, abstained=answer.abstained)
+        turns = history(question) if history else None
+        return prediction_of(desk.ask(question.question, k, as_of=as_of, history=turns or None))
     return ask
+
+
+def prediction_of(answer) -> Prediction:
+    """An answers.Answer as the metrics see it (its confidence only where it reports one)."""
+    confidence = getattr(answer, "confidence", None)
+    return Prediction(
+        cited=tuple(Cited(c.article_id, c.char_start, c.char_end) for c in answer.citations),
+        answer=answer.answer, abstained=answer.abstained,
+        confidence=float(confidence) if confidence is not None else None)
 
 
 def default_embeddings_folder(corpus: Path) -> Path:
@@ -346,9 +385,13 @@ def _cell(label: str, value: float | None) -> str:
 
 def run_recipes(corpus: Path, questions_path: Path, recipes: Sequence[str], k: int = 10,
                 embeddings: Path | None = None, json_out: Path | None = None,
-                progress: bool = True) -> str:
-    """What `newsdesk eval` does: index, ask, score every recipe; the table, and JSON if asked."""
+                progress: bool = True, off_corpus_questions: bool = False) -> str:
+    """What `newsdesk eval --corpus --questions` does: index, ask, score every recipe; the table,
+    and JSON if asked. off_corpus_questions: the questions were written for another corpus, so
+    every one counts as unanswerable (the share declined is the figure)."""
     questions = read_questions(questions_path)
+    if off_corpus_questions:
+        questions = off_corpus(questions)
     embeddings = embeddings or default_embeddings_folder(corpus)
     reports, chunks = [], None
     for recipe in dict.fromkeys(recipes):  # each once, in the order given
@@ -365,9 +408,10 @@ def run_recipes(corpus: Path, questions_path: Path, recipes: Sequence[str], k: i
         if recipe != "bm25":
             chunks.vectors  # embed (or load) the chunks first: that is indexing, not answering
         reports.append(evaluate(recipe, questions, chunks.asker(recipe, k)))
-    title = f"{questions_path.name} over {corpus.name} (k={k})"
+    title = f"{questions_path.name} over {corpus.name} (k={k}{', off-corpus' if off_corpus_questions else ''})"
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"corpus": str(corpus), "questions": str(questions_path), "k": k,
+                                        "off_corpus": off_corpus_questions,
                                         "reports": [r.to_json() for r in reports]}, indent=1))
     return format_table(reports, title)
