@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 from .config import Settings
+from .evaluation_suite import PARTS as SUITE_PARTS  # light: the suite imports its engines when run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,9 +58,20 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the /ask JSON")
     ask.set_defaults(run=_ask)
 
-    evaluate = commands.add_parser("eval", help="score answers and retrieval on a question set")
-    evaluate.add_argument("--corpus", required=True, metavar="PATH", help="articles (.jsonl[.gz] or a folder)")
-    evaluate.add_argument("--questions", required=True, metavar="PATH", help="RealTimeQA or SQuAD 2.0 JSONL")
+    evaluate = commands.add_parser(
+        "eval", help="score answers and retrieval on a question set, or the whole suite with its goals")
+    evaluate.add_argument("--suite", action="append", choices=("all",) + SUITE_PARTS,
+                          help="the evaluation suite's parts, each figure beside its goal (repeatable; "
+                               "all: every part); instead of --corpus/--questions")
+    evaluate.add_argument("--data", metavar="DIR", default="../shared/data",
+                          help="the suite's evaluation data (default ../shared/data)")
+    evaluate.add_argument("--followups", metavar="PATH", default="benchmarks/followups.jsonl",
+                          help="the suite's follow-up conversations (default benchmarks/followups.jsonl)")
+    evaluate.add_argument("--corpus", metavar="PATH", help="articles (.jsonl[.gz] or a folder)")
+    evaluate.add_argument("--questions", metavar="PATH", help="RealTimeQA or SQuAD 2.0 JSONL")
+    evaluate.add_argument("--off-corpus", action="store_true",
+                          help="the questions were written for another corpus: every one counts as "
+                               "unanswerable, and the share declined is the figure")
     evaluate.add_argument("--embeddings", metavar="DIR", help="index folder (default .cache/eval-<corpus>)")
     evaluate.add_argument("--json", metavar="OUT", help="also write the report as JSON")
     evaluate.add_argument("-k", type=int, default=10, help="passages cited per question (1..50)")
@@ -149,6 +161,10 @@ def _eval(args) -> int:
 
     if not 1 <= args.k <= 50:
         raise _UserError("-k must be between 1 and 50")
+    if args.suite:
+        return _eval_suite(args)
+    if not (args.corpus and args.questions):
+        raise _UserError("eval needs --corpus and --questions, or --suite")
     corpus, questions = Path(args.corpus), Path(args.questions)
     for path in (corpus, questions):
         if not path.exists():
@@ -156,10 +172,32 @@ def _eval(args) -> int:
     try:
         table = run_recipes(corpus, questions, args.recipe or ["newsdesk"], k=args.k,
                             embeddings=Path(args.embeddings) if args.embeddings else None,
-                            json_out=Path(args.json) if args.json else None)
+                            json_out=Path(args.json) if args.json else None,
+                            off_corpus_questions=args.off_corpus)
     except ValueError as error:
         raise _UserError(str(error)) from None
     print(table)
+    return 0
+
+
+def _eval_suite(args) -> int:
+    from pathlib import Path
+
+    from .evaluation_suite import SuitePaths, run_suite
+
+    mixed = [flag for flag, given in (("--corpus", args.corpus), ("--questions", args.questions),
+                                      ("--recipe", args.recipe), ("--embeddings", args.embeddings),
+                                      ("--off-corpus", args.off_corpus)) if given]
+    if mixed:
+        raise _UserError(f"--suite runs its own question sets over .cache/eval-<corpus>: drop {', '.join(mixed)}")
+    parts = SUITE_PARTS if "all" in args.suite else args.suite
+    try:
+        result = run_suite(parts, SuitePaths(Path(args.data), Path(args.followups)), k=args.k,
+                           json_out=Path(args.json) if args.json else None,
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
+    except ValueError as error:
+        raise _UserError(str(error)) from None
+    print(result.table())
     return 0
 
 
