@@ -408,8 +408,10 @@ def measure(parts: Sequence[str], k: int = 10, dev_desk=None, squad_desk=None,
         result.probes = ask_probes(dev_desk, pairs, firsts, k)
         partners = unrelated_partners(dev_questions)
         log(f"asking {len(partners)} dev questions after an unrelated one")
-        after = evaluate("after-unrelated", dev_questions, newsdesk_asker(
-            dev_desk, k, history=lambda q: turns_after(partners[q.id].question, firsts[partners[q.id].id].answer)))
+        def unrelated_history(question: EvalQuestion) -> list | None:
+            partner = partners.get(question.id)
+            return turns_after(partner.question, firsts[partner.id].answer) if partner else None
+        after = evaluate("after-unrelated", dev_questions, newsdesk_asker(dev_desk, k, history=unrelated_history))
         result.reports["after-unrelated"] = after
         result.titles["conversation"] = (f"Conversation, dev corpus ({len(pairs)} probes after a dev "
                                          f"question; {after.questions} questions after an unrelated one)")
