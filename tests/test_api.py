@@ -97,13 +97,3 @@ def test_token_protects_ask_and_chat_but_not_health(settings, fake_embedder):
         assert client.get("/health").status_code == 200
         ok = client.post("/ask", json={"question": "x"}, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
-
-
-def test_a_further_answer_sentence_must_share_a_word_with_the_question():
-    from newsdesk.answers import AnswerSentence, compose
-
-    best = AnswerSentence(1, "Officials check passports in Calais.", 0.9, 0, 36, shared=0.7)
-    unrelated = AnswerSentence(1, "We consider it as our duty.", 0.2, 40, 67, shared=0.0)
-    related = AnswerSentence(2, "Passports are also checked in Dover.", 0.3, 100, 136, shared=0.3)
-    assert compose([best, unrelated, related]) == (
-        "Officials check passports in Calais. [1] Passports are also checked in Dover. [2]")

@@ -11,6 +11,8 @@ from typing import Protocol, Sequence
 import numpy as np
 from pydantic import BaseModel
 
+from .answer_types import Kind, asked_kind, holds_kind
+from .coverage import Evidence, confidence_of
 from .lexical import tokenize
 from .passages import sentence_spans
 from .retrieval import Hit, Retriever
@@ -21,7 +23,14 @@ SENTENCE_PASSAGES = 3  # answer sentences come from the best few passages only
 # A sentence whose words are mostly the question's own restates it and answers nothing.
 RESTATED_SHARE = 0.8
 RANK_PRIOR = 0.1  # per place: the first passage's sentence beats an equal one of the third by 0.2
-CONTEXT_TERM_WEIGHT = 0.5
+# A follow-up's borrowed words found its passages; in choosing the sentence that answers, they
+# only break ties between sentences that hold as much of the question's own words.
+CONTEXT_TERM_WEIGHT = 0.25
+# A sentence that holds the kind of thing asked (a name for "who") over one that doesn't.
+KIND_WEIGHT = 0.2
+# A further sentence must hold this share of the question's own (idf-weighted) words that the
+# sentences before it lack.
+NEW_WORDS_SHARE = 0.2
 
 
 class Citation(BaseModel):
@@ -41,6 +50,9 @@ class Answer(BaseModel):
     answer: str
     citations: list[Citation]
     abstained: bool
+    # How sure newsdesk is that the cited articles answer the question, 0..1 (coverage.py);
+    # below the abstain_below setting (default 0.5) it declines.
+    confidence: float = 0.0
     took_ms: float
     generation: str | None = None
     note: str | None = None  # why the answer is not what was asked for, e.g. the LLM writer failed
@@ -54,7 +66,10 @@ class AnswerSentence:
     score: float
     start: int  # offset in the article
     end: int
-    shared: float = 0.0  # share of the question's (idf-weighted) words the sentence holds
+    shared: float = 0.0  # share of the question's own (idf-weighted) words the sentence holds
+    article_id: str = ""
+    terms: frozenset[str] = frozenset()  # its stemmed words
+    holds_kind: bool = False  # it holds the kind of thing asked for (a number for "how many")
 
 
 @dataclass(frozen=True)
@@ -89,49 +104,74 @@ def cite(hits: Sequence[Hit], generation) -> list[Citation]:
     return citations
 
 
+@dataclass(frozen=True)
+class QuestionTerms:
+    """The question's stemmed words weighted by rarity (idf), and the kind of answer it asks for.
+
+    own: the words the question itself says; context: a follow-up's borrowed words. Sentences
+    are ranked by both, but whether the articles cover a question is judged on its own words.
+    """
+
+    own: dict[str, float]
+    context: dict[str, float]
+    kind: Kind | None
+
+    def own_share(self, words: frozenset[str] | set[str]) -> float:
+        """Share of the question's own idf weight these words hold (of the context's, if it has none)."""
+        return _share(self.own or self.context, words)
+
+    def context_share(self, words: frozenset[str] | set[str]) -> float:
+        return _share(self.context, words)
+
+
+def _share(weights: dict[str, float], words: frozenset[str] | set[str]) -> float:
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in words) / total if total else 0.0
+
+
+def question_terms(question: str, query: str | None, retriever: Retriever) -> QuestionTerms:
+    own = {t: _idf(t, retriever) for t in tokenize([question])[0]}
+    context = {}
+    if query and query != question:
+        context = {t: _idf(t, retriever) for t in tokenize([query])[0] if t not in own}
+    return QuestionTerms(own, context, asked_kind(question))
+
+
 def best_sentences(question: str, hits: Sequence[Hit], retriever: Retriever,
-                   query: str | None = None) -> list[AnswerSentence]:
+                   query: str | None = None, terms: QuestionTerms | None = None) -> list[AnswerSentence]:
     """Sentences of the top passages ranked by the question's rarer words and passage rank.
 
     No model runs here: embedding 20-30 candidate sentences per question was ~90% of /ask time,
     and on RealTimeQA dev this scorer finds the gold answer as often (0.62 vs 0.60 of 153
     questions; README, Evaluation). query: a follow-up's search terms, weighted at half.
     """
-    candidates: list[tuple[int, int, int, str]] = []
+    terms = terms or question_terms(question, query, retriever)
+    candidates: list[tuple[int, str, int, int, str]] = []
     for n, hit in enumerate(hits[:SENTENCE_PASSAGES], start=1):
         passage = hit.passage
         for start, end in sentence_spans(passage.text):
             text = passage.text[start:end]
             if len(text) >= 20:
-                candidates.append((n, passage.char_start + start, passage.char_start + end, text))
+                candidates.append((n, passage.article_id, passage.char_start + start,
+                                   passage.char_start + end, text))
     if not candidates:
         return []
-    sentence_terms = [set(words) for words in tokenize([c[3] for c in candidates])]
-    question_terms = set(tokenize([question])[0])
-    weights = _term_weights(question_terms, question, query, retriever)
-    total = sum(weights.values()) or 1.0
+    question_words = set(terms.own)
     scored, informative = [], []
-    for (n, start, end, text), words in zip(candidates, sentence_terms):
-        overlap = sum(weights[t] for t in words & weights.keys()) / total
-        rank_prior = RANK_PRIOR * (SENTENCE_PASSAGES - n)
-        sentence = AnswerSentence(n, text, overlap + rank_prior, start, end, overlap)
+    for (n, article_id, start, end, text), words in zip(
+            candidates, tokenize([c[4] for c in candidates])):
+        words = frozenset(words)
+        own, kind = terms.own_share(words), holds_kind(text, terms.kind, question)
+        score = (own + CONTEXT_TERM_WEIGHT * terms.context_share(words) + KIND_WEIGHT * kind
+                 + RANK_PRIOR * (SENTENCE_PASSAGES - n))
+        sentence = AnswerSentence(n, text, score, start, end, own, article_id, words, kind)
         scored.append(sentence)
-        if not _restates(question_terms, words):
+        if not _restates(question_words, words):
             informative.append(sentence)
     return sorted(informative or scored, key=lambda s: -s.score)
 
 
-def _term_weights(question_terms: set[str], question: str, query: str | None,
-                  retriever: Retriever) -> dict[str, float]:
-    """The question's words weighted by rarity (idf); a follow-up's context words at half that."""
-    weights = {t: _idf(t, retriever) for t in question_terms}
-    if query and query != question:
-        for term in tokenize([query])[0]:
-            weights.setdefault(term, CONTEXT_TERM_WEIGHT * _idf(term, retriever))
-    return weights
-
-
-def _restates(question_terms: set[str], words: set[str]) -> bool:
+def _restates(question_terms: set[str], words: frozenset[str]) -> bool:
     """True when most of the sentence's words are the question's (quiz pages repeat it)."""
     return bool(words) and len(words & question_terms) / len(words) >= RESTATED_SHARE
 
@@ -143,18 +183,32 @@ def _idf(term: str, retriever: Retriever) -> float:
     return math.log(1 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
 
 
-def compose(sentences: Sequence[AnswerSentence]) -> str:
+def compose(sentences: Sequence[AnswerSentence], terms: QuestionTerms) -> str:
+    """The leading sentence, and the few after it that add an answer of their own.
+
+    A further sentence must come from the lead's story (its article) and bring something the
+    sentences before it lack: a rare question word they don't hold, or the kind of thing asked
+    (a number for "how many") when they hold none. One sentence is a fine answer: padding with
+    whatever shared a word with the question is what ended an Eiffel Tower answer with a
+    sentence about hurricane money in Raleigh.
+    """
     chosen = [sentences[0]]
     for sentence in sentences[1:]:
         if len(chosen) == MAX_ANSWER_SENTENCES:
             break
-        # Up to three sentences whatever their score (61% of RealTimeQA dev answers held the gold
-        # answer, against 54% when a further one had to score 0.75 of the best), but each must
-        # share a word with the question: otherwise the best passage's rank alone would pull in
-        # a sentence about something else.
-        if sentence.shared > 0 and not _overlaps(sentence, chosen):
+        if (sentence.article_id == chosen[0].article_id and not _overlaps(sentence, chosen)
+                and _adds_an_answer(sentence, chosen, terms)):
             chosen.append(sentence)
     return " ".join(f"{s.text} [{s.citation}]" for s in chosen)
+
+
+def _adds_an_answer(sentence: AnswerSentence, chosen: Sequence[AnswerSentence],
+                    terms: QuestionTerms) -> bool:
+    if sentence.holds_kind and not any(c.holds_kind for c in chosen):
+        return True
+    held = frozenset().union(*(c.terms for c in chosen))
+    new_words = (sentence.terms & terms.own.keys()) - held
+    return terms.own_share(new_words) >= NEW_WORDS_SHARE
 
 
 def _overlaps(sentence: AnswerSentence, chosen: Sequence[AnswerSentence]) -> bool:
@@ -164,13 +218,18 @@ def _overlaps(sentence: AnswerSentence, chosen: Sequence[AnswerSentence]) -> boo
 
 @dataclass(frozen=True)
 class Retrieved:
-    """The passages found for a question, cited, and whether they are good enough to answer from."""
+    """The passages found for a question, cited, their best sentences, and how sure it is that
+    they answer it."""
 
     question: str
     query: str  # what was searched: the question, or a follow-up with its earlier terms
     query_vector: np.ndarray
     hits: list[Hit]
     citations: list[Citation]
+    terms: QuestionTerms
+    sentences: list[AnswerSentence]  # best first
+    evidence: Evidence
+    confidence: float  # 0..1: that the articles answer the question (coverage.py)
     abstained: bool
     started: float  # perf_counter() when the question arrived
 
@@ -179,32 +238,29 @@ class Retrieved:
         return round((time.perf_counter() - self.started) * 1000, 2)
 
 
-def retrieve(question: str, retriever: Retriever, k: int = 5, abstain_below: float = 0.30,
-             retrieval_query: str | None = None, as_of: date | None = None) -> Retrieved:
-    """Search for the question (or for retrieval_query, a follow-up written out) and cite the hits."""
-    started = time.perf_counter()
+def retrieve(question: str, retriever: Retriever, k: int = 5, abstain_below: float = 0.5,
+             retrieval_query: str | None = None, as_of: date | None = None,
+             started: float | None = None) -> Retrieved:
+    """Search for the question (or for retrieval_query, a follow-up written out), cite the hits,
+    rank their sentences and judge whether they answer it (below abstain_below: they don't).
+    started: perf_counter() when the question arrived, if before this call."""
+    started = time.perf_counter() if started is None else started
     query = retrieval_query or question
     query_vector = retriever.embed_question(query)
     hits = retriever.search(query, k, query_vector=query_vector, as_of=as_of)
     citations = cite(hits, retriever.generation)
-    abstained = not hits or max(h.dense for h in hits) < abstain_below
-    return Retrieved(question, query, query_vector, hits, citations, abstained, started)
+    terms = question_terms(question, query, retriever)
+    sentences = best_sentences(question, hits, retriever, query, terms) if hits else []
+    evidence = Evidence.of(hits, sentences, terms)
+    confidence = confidence_of(evidence)
+    abstained = not sentences or confidence < abstain_below
+    return Retrieved(question, query, query_vector, hits, citations, terms, sentences, evidence,
+                     confidence, abstained, started)
 
 
-def extractive_answer(retrieved: Retrieved, retriever: Retriever) -> str | None:
+def extractive_answer(retrieved: Retrieved) -> str | None:
     """The best sentences of the top passages with their markers; None when none qualifies."""
-    # A follow-up's passages were found with the earlier turns' terms, but its answer sentences
-    # must answer the question itself ("Who wants to change it?" → who): its words count double.
-    sentences = best_sentences(retrieved.question, retrieved.hits, retriever, retrieved.query)
-    return compose(sentences) if sentences else None
-
-
-def answer_question(question: str, retriever: Retriever, k: int = 5,
-                    abstain_below: float = 0.30, writer: AnswerWriter | None = None,
-                    retrieval_query: str | None = None, as_of: date | None = None) -> Answer:
-    """The /ask code path: retrieve, cite, then answer extractively or abstain."""
-    retrieved = retrieve(question, retriever, k, abstain_below, retrieval_query, as_of)
-    return answer_retrieved(retrieved, retriever, writer)
+    return compose(retrieved.sentences, retrieved.terms) if retrieved.sentences else None
 
 
 def answer_retrieved(retrieved: Retrieved, retriever: Retriever, writer: AnswerWriter | None = None,
@@ -225,8 +281,15 @@ def answer_retrieved(retrieved: Retrieved, retriever: Retriever, writer: AnswerW
             text, flagged = draft.text, list(draft.flagged_sentences)
             note = draft.note
     if text is None:
-        text = extractive_answer(retrieved, retriever)
+        text = extractive_answer(retrieved)
     abstained = retrieved.abstained or text is None
     return Answer(answer=text or NOT_COVERED, citations=retrieved.citations, abstained=abstained,
-                  took_ms=retrieved.took_ms, generation=retriever.generation.name, note=note,
-                  flagged_sentences=flagged)
+                  confidence=round(retrieved.confidence, 4), took_ms=retrieved.took_ms,
+                  generation=retriever.generation.name, note=note, flagged_sentences=flagged)
+
+
+def small_talk_answer(reply: str, retriever: Retriever, started: float) -> Answer:
+    """A plain reply to small talk: nothing was searched, so nothing is cited."""
+    return Answer(answer=reply, citations=[], abstained=True, confidence=0.0,
+                  took_ms=round((time.perf_counter() - started) * 1000, 2),
+                  generation=retriever.generation.name)

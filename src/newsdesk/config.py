@@ -45,8 +45,9 @@ class Settings:
     overlap_sentences: int = 1
     index_type: str = "flat"  # "flat" (exact); "ivf" or "hnsw" (approximate, for millions of passages)
     batch_size: int = 64
-    # Best passage's dense cosine below which the answer abstains (calibrated on SQuAD 2.0 dev).
-    abstain_below: float = 0.40
+    # Confidence (0..1, coverage.py) below which the answer declines: 0.5 is the fitted model's
+    # own even odds; 0 answers whatever was found.
+    abstain_below: float = 0.5
     api_token: str = ""
     llm_url: str = ""  # an OpenAI-compatible API (…/v1) whose chat model writes the answers
     llm_model: str = ""  # the model name sent to it; empty for servers that hold one model

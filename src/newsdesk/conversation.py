@@ -3,7 +3,11 @@
 People ask the next question the way they would ask a person: "Who wants to change it?",
 "And what did Corbyn say?". Such a question has too few words of its own to find its passages,
 so the retrieval query borrows the key terms of the earlier user turns it leans on. A question
-that stands on its own (a new topic) is searched as it is, so the old topic cannot pollute it.
+borrows only when it leans on them by its form (a word that refers back, "and ...", "what about
+...") or has no word that names anything; a question that names its own subject ("What is the
+capital of Peru?") is searched as it is, so the old topic cannot pollute it. Whether the
+articles cover a question is judged on its own words whatever it borrowed (answers.py), and
+small talk ("Thanks!", "Tell me a joke") gets a short plain reply without any search.
 """
 
 from __future__ import annotations
@@ -64,6 +68,11 @@ class Understood:
     retrieval_query: str
     context_terms: tuple[str, ...] = ()
     reason: str = "stands on its own"
+    reply: str | None = None  # small talk: the whole answer, no search
+
+    @property
+    def is_small_talk(self) -> bool:
+        return self.reply is not None
 
     @property
     def is_follow_up(self) -> bool:
@@ -82,7 +91,11 @@ Confidence = Callable[[str], float]  # best passage's cosine for a query
 
 def understand(question: str, history: History | None = None,
                confidence: Confidence | None = None) -> Understood:
-    """Decide whether the question is a follow-up and build the query that retrieves for it."""
+    """Decide whether the question is small talk or a follow-up, and build the query that
+    retrieves for it."""
+    reply = small_talk(question)
+    if reply is not None:
+        return Understood(question, question, reason="small talk", reply=reply)
     user_turns = [turn.content for turn in history or () if turn.role == "user"]
     if not user_turns:
         return Understood(question, question)
@@ -116,13 +129,16 @@ def follow_up_signal(question: str) -> tuple[Literal["strong", "weak"], str] | N
     if len(own) <= 1:
         return "strong", "has almost no words of its own"
     if WHAT_ABOUT.match(question):
-        return "weak", "asks 'what about ...'"
+        return "strong", "asks 'what about ...'"
     if referring:
         personal = any(w in PERSONAL for w in referring)
         strength = "strong" if personal or len(own) < OWN_WORDS_FOR_A_NEW_TOPIC else "weak"
         return strength, f"refers back with {', '.join(repr(w) for w in referring)}"
-    if len(own) < OWN_WORDS_FOR_A_NEW_TOPIC:
-        return "weak", "is short"
+    # "How many people died?": short, and no word of it names anything. "What is the capital of
+    # Peru?" is as short but names its subject, so it stands alone (it once borrowed the last
+    # topic whenever that raised the best cosine, which for an uncovered question it always did).
+    if len(own) < OWN_WORDS_FOR_A_NEW_TOPIC and not any(_names_something(w) for w in own):
+        return "weak", "is short and names nothing"
     return None
 
 
@@ -150,9 +166,50 @@ def content_words(text: str) -> list[str]:
     return [w for w in words if w and (w.lower() not in FUNCTION_WORDS or _acronym(w))]
 
 
+def _names_something(word: str) -> bool:
+    """A name ("Peru", "EQXX"), a number or a year: words that pick out a subject by themselves."""
+    return word[:1].isupper() or any(c.isdigit() for c in word)
+
+
 def _acronym(word: str) -> bool:
     return len(word) > 1 and word.isupper()  # "US", "IT": a name, not the pronoun
 
 
 def with_terms(question: str, terms: Sequence[str]) -> str:
     return f"{question} {' '.join(terms)}"
+
+
+# ---------------------------------------------------------------- small talk
+
+# Greetings, thanks and requests no news article can serve. They get a plain reply and no
+# citations: searching for them only ever found the last topic's passages again.
+_SMALL_TALK = [
+    (re.compile(r"^(hi|hello|hey|hiya|howdy|greetings|good (morning|afternoon|evening|day))\b"
+                r"( there| newsdesk)?\W*$", re.IGNORECASE),
+     "Hello! Ask me about the news in the indexed articles, and I'll answer with the passages I found."),
+    (re.compile(r"^(many )?(thanks|thank you|thank u|thx|ta|cheers|great|perfect|cool|nice|ok|okay|"
+                r"got it|brilliant|awesome)\b( (so|very) much| a lot| again)?\W*$", re.IGNORECASE),
+     "You're welcome. Ask another question whenever you like."),
+    (re.compile(r"^(bye|goodbye|see you|see ya|good night)\b\W*$", re.IGNORECASE),
+     "Goodbye!"),
+    (re.compile(r"^(how are you( doing)?( today)?|how's it going|what's up|who are you|what are you|"
+                r"what can you do|help)\W*$", re.IGNORECASE),
+     "I answer questions from the indexed news articles, citing the passages each answer comes "
+     "from. Ask about a story, a person or an event."),
+    (re.compile(r"^(please )?((can|could|would|will) you )?(please )?("
+                r"(tell|say|make up|give) (me |us )?(a |an |another |some )?(joke|riddle|fun fact|pun)s?"
+                r"|(write|compose) (me |us )?(a |an |another |some )?(\w+ )?(poem|story|song|essay|haiku|"
+                r"limerick|letter|e-?mail|code|program|script|joke|rap|speech)s?"
+                r"|(draw|sing|paint)|pretend|role-?play|imagine you)\b", re.IGNORECASE),
+     "I can only answer questions from the indexed news articles, with the passages that say so; "
+     "that isn't something they can do."),
+]
+
+
+def small_talk(question: str) -> str | None:
+    """A short plain reply when the question is small talk or a request the articles can't serve."""
+    text = question.strip()
+    for pattern, reply in _SMALL_TALK:
+        if pattern.search(text):
+            return reply
+    return None

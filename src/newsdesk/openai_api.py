@@ -80,7 +80,9 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage = Usage()
-    citations: list[Citation] = []  # newsdesk's own: the sources, as /ask gives them
+    # newsdesk's own: the sources and the confidence, as /ask gives them
+    citations: list[Citation] = []
+    confidence: float | None = None
 
 
 class Delta(BaseModel):
@@ -100,6 +102,7 @@ class ChatCompletionChunk(BaseModel):
     created: int
     model: str
     choices: list[ChunkChoice]
+    confidence: float | None = None  # newsdesk's own, on the last chunk: as /ask's
 
 
 class Model(BaseModel):
@@ -138,7 +141,7 @@ def openai_router(desk: Newsdesk) -> APIRouter:
             raise HTTPException(503, str(error)) from None
         return ChatCompletion(id=completion_id, created=created, model=request.model,
                               choices=[Choice(message=ChatResponseMessage(content=reply_text(answer)))],
-                              citations=answer.citations)
+                              citations=answer.citations, confidence=answer.confidence)
 
     return router
 
@@ -186,21 +189,25 @@ def _tail(note: str | None, citations: list[Citation]) -> str:
 
 
 def _chunks(events, completion_id: str, created: int, model: str) -> Iterator[str]:
-    def chunk(delta: Delta, finish: Literal["stop"] | None = None) -> str:
+    def chunk(delta: Delta, finish: Literal["stop"] | None = None,
+              confidence: float | None = None) -> str:
         body = ChatCompletionChunk(id=completion_id, created=created, model=model,
-                                   choices=[ChunkChoice(delta=delta, finish_reason=finish)])
+                                   choices=[ChunkChoice(delta=delta, finish_reason=finish)],
+                                   confidence=confidence)
         return f"data: {body.model_dump_json(exclude_none=True)}\n\n"
 
     yield chunk(Delta(role="assistant", content=""))
     citations: list[Citation] = []
+    confidence = None
     for event in events:
         if isinstance(event.data, CitationsEvent):
             citations = event.data.citations
         elif isinstance(event.data, AnswerPiece):
             yield chunk(Delta(content=event.data.text))
         elif isinstance(event.data, DoneEvent):
+            confidence = event.data.confidence
             tail = _tail(event.data.note, citations)
             if tail:
                 yield chunk(Delta(content=tail))
-    yield chunk(Delta(), finish="stop")
+    yield chunk(Delta(), finish="stop", confidence=confidence)
     yield "data: [DONE]\n\n"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 
+from .dates import RecencyPrior, parse_date, time_window
 from .embeddings import Embedder
 from .index import Generation
 from .passages import Passage
@@ -38,11 +38,9 @@ class RetrievalSettings:
     # An article's second and third passages count this much less (and then this squared), so
     # the top k holds more articles without losing a story's next-best passage entirely.
     repeat_weight: float = 0.8
-    # With an as_of date, articles from the days just before it keep their score, and the
-    # rest are scaled down: news questions are about "this week".
-    recent_days: int = 7
-    older_weight: float = 0.5
-    later_weight: float = 0.3  # published after as_of
+    # With an as_of date (or time words in the question), an article's score is scaled by its
+    # age: news questions are about "this week" unless they say otherwise (dates.py).
+    recency: RecencyPrior = field(default_factory=RecencyPrior)
 
 
 class Retriever:
@@ -59,7 +57,8 @@ class Retriever:
     def search(self, question: str, k: int, query_vector: np.ndarray | None = None,
                as_of: date | None = None) -> list[Hit]:
         """The k best passages, at most max_per_article from one article; with as_of, those
-        published in the days up to that date are preferred."""
+        published in the days up to that date are preferred, and so are those of the days the
+        question's time words name ("last week", "in March 2023")."""
         passages = self.generation.passages
         if not passages:
             return []
@@ -70,8 +69,10 @@ class Retriever:
         dense.update(self._cosines(vector, _top_rows(lexical, LEXICAL_CANDIDATES), skip=dense))
         fused = (self._fuse_scores(dense, lexical) if self.settings.fusion == "scores"
                  else self._fuse(dense, lexical))
-        if as_of is not None:
-            fused = {row: score * self._recency(passages[row].article_id, as_of)
+        window = time_window(question, as_of)
+        if as_of is not None or window is not None:
+            prior = self.settings.recency
+            fused = {row: score * prior.weight(self.published.get(passages[row].article_id), as_of, window)
                      for row, score in fused.items()}
         hits = []
         for row, score in self._spread_over_articles(fused)[:k]:
@@ -126,16 +127,6 @@ class Retriever:
             fused[row] = self.settings.dense_weight * cosine + self.settings.lexical_weight * words
         return fused
 
-    def _recency(self, article_id: str, as_of: date) -> float:
-        published = self.published.get(article_id)
-        if published is None:
-            return 1.0
-        age = (as_of - published).days
-        if age < 0:
-            return self.settings.later_weight
-        return 1.0 if age <= self.settings.recent_days else self.settings.older_weight
-
-
 
 def _top_rows(scores: np.ndarray, count: int) -> list[int]:
     """Rows of the highest non-zero scores, best first."""
@@ -144,20 +135,6 @@ def _top_rows(scores: np.ndarray, count: int) -> list[int]:
         return []
     top = np.argpartition(-scores, count - 1)[:count]
     return [int(row) for row in top[np.argsort(-scores[top], kind="stable")]]
-
-
-_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})")
-
-
-def parse_date(value: str | None) -> date | None:
-    """The date at the start of '2022/01/07', '2022-01-07T10:00:00Z' and the like; else None."""
-    match = _DATE.match(value.strip()) if value else None
-    if not match:
-        return None
-    try:
-        return date(*(int(part) for part in match.groups()))
-    except ValueError:
-        return None
 
 
 def published_dates(generation: Generation) -> dict[str, date]:

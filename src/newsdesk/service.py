@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Iterator
 
-from .answers import Answer, answer_retrieved, retrieve
+from .answers import Answer, Retrieved, answer_retrieved, retrieve, small_talk_answer
 from .articles import Article
 from .config import Settings
 from .embeddings import Embedder, load_embedder
@@ -16,7 +17,7 @@ from .index import Generation, IndexError_, current_name, load_generation
 from . import conversation
 from .conversation import History, Understood
 from .retrieval import Retriever
-from .streaming import StreamEvent, stream_answer
+from .streaming import StreamEvent, stream_answer, stream_reply
 from .writers import writer_for
 
 log = logging.getLogger("newsdesk")
@@ -103,15 +104,23 @@ class Newsdesk:
             history: History | None = None) -> Answer:
         """as_of: prefer articles published in the days up to this date (news is about 'this week').
         history: the earlier turns, oldest first, that a follow-up question may lean on."""
+        started = time.perf_counter()
         retriever = self._serving()
-        understood, retrieved = self._retrieve(retriever, question, k, as_of, history)
+        understood = self._understand(retriever, question, history, as_of)
+        if understood.is_small_talk:
+            return small_talk_answer(understood.reply, retriever, started)
+        retrieved = self._retrieve(retriever, understood, k, as_of, started)
         return answer_retrieved(retrieved, retriever, self.writer, understood.question_in_context)
 
     def ask_stream(self, question: str, k: int = 5, as_of: date | None = None,
                    history: History | None = None) -> Iterator[StreamEvent]:
         """The answer as events: the citations first, then the answer in pieces, then done."""
+        started = time.perf_counter()
         retriever = self._serving()
-        understood, retrieved = self._retrieve(retriever, question, k, as_of, history)
+        understood = self._understand(retriever, question, history, as_of)
+        if understood.is_small_talk:
+            return stream_reply(small_talk_answer(understood.reply, retriever, started))
+        retrieved = self._retrieve(retriever, understood, k, as_of, started)
         return stream_answer(retrieved, retriever, self.writer, understood.question_in_context)
 
     def _serving(self) -> Retriever:
@@ -123,14 +132,16 @@ class Newsdesk:
     def understand(self, question: str, history: History | None = None,
                    as_of: date | None = None) -> Understood:
         """Whether the question is a follow-up, and the query that retrieves for it."""
-        return conversation.understand(question, history, _confidence(self._serving(), as_of))
+        return self._understand(self._serving(), question, history, as_of)
 
-    def _retrieve(self, retriever: Retriever, question: str, k: int, as_of: date | None,
-                  history: History | None):
-        understood = conversation.understand(question, history, _confidence(retriever, as_of))
-        retrieved = retrieve(understood.question, retriever, k, self.settings.abstain_below,
-                             understood.retrieval_query, as_of)
-        return understood, retrieved
+    def _understand(self, retriever: Retriever, question: str, history: History | None,
+                    as_of: date | None) -> Understood:
+        return conversation.understand(question, history, _confidence(retriever, as_of))
+
+    def _retrieve(self, retriever: Retriever, understood: Understood, k: int, as_of: date | None,
+                  started: float) -> Retrieved:
+        return retrieve(understood.question, retriever, k, self.settings.abstain_below,
+                        understood.retrieval_query, as_of, started)
 
     def article(self, article_id: str) -> Article | None:
         generation = self.generation

@@ -14,7 +14,7 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel
 
-from .answers import (NOT_COVERED, AnswerWriter, Citation, Retrieved, WriterFailed,
+from .answers import (NOT_COVERED, Answer, AnswerWriter, Citation, Retrieved, WriterFailed,
                       extractive_answer)
 from .retrieval import Retriever
 
@@ -33,7 +33,8 @@ class AnswerPiece(BaseModel):
 class DoneEvent(BaseModel):
     answer: str  # the whole answer; it replaces the pieces when a writer failed midway
     abstained: bool
-    took_ms: float
+    confidence: float = 0.0  # as in /ask: that the cited articles answer the question, 0..1
+    took_ms: float = 0.0
     generation: str | None = None
     note: str | None = None
     flagged_sentences: list[str] = []
@@ -68,7 +69,7 @@ def stream_answer(retrieved: Retrieved, retriever: Retriever, writer: AnswerWrit
             pieces, flagged = [], []
     text = " ".join(pieces) or None
     if text is None and not retrieved.abstained:
-        text = extractive_answer(retrieved, retriever)
+        text = extractive_answer(retrieved)
         if text is not None and not streamed:  # else `done` replaces the writer's pieces
             for n, piece in enumerate(_AFTER_MARKER.split(text)):
                 yield _piece(piece, first=n == 0)
@@ -77,8 +78,18 @@ def stream_answer(retrieved: Retrieved, retriever: Retriever, writer: AnswerWrit
         text = NOT_COVERED
         yield _piece(text, first=True)
     yield StreamEvent("done", DoneEvent(
-        answer=text, abstained=abstained, took_ms=retrieved.took_ms,
+        answer=text, abstained=abstained, confidence=round(retrieved.confidence, 4),
+        took_ms=retrieved.took_ms,
         generation=retriever.generation.name, note=note, flagged_sentences=flagged))
+
+
+def stream_reply(answer: Answer) -> Iterator[StreamEvent]:
+    """An answer already whole (small talk) as the same events: no citations, one piece, done."""
+    yield StreamEvent("citations", CitationsEvent(citations=answer.citations))
+    yield _piece(answer.answer, first=True)
+    yield StreamEvent("done", DoneEvent(
+        answer=answer.answer, abstained=answer.abstained, confidence=answer.confidence,
+        took_ms=answer.took_ms, generation=answer.generation))
 
 
 def _piece(text: str, first: bool) -> StreamEvent:
