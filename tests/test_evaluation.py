@@ -239,7 +239,7 @@ def test_as_of_prefers_the_article_published_in_the_days_up_to_it(tmp_path, fake
 def test_dates_are_read_in_the_shapes_corpora_use():
     from datetime import date
 
-    from newsdesk.retrieval import parse_date
+    from newsdesk.dates import parse_date
 
     assert parse_date("2022/01/07") == date(2022, 1, 7)
     assert parse_date("2022-01-07T10:00:00Z") == date(2022, 1, 7)
