@@ -1,12 +1,21 @@
-"""What the web pages show (pages.py), checked without a browser: highlighting, markers, links."""
+"""What the web pages show (pages.py), checked without a browser: highlighting, markers, links,
+and the chat without JavaScript (the form post and the conversation it carries)."""
 
-from conftest import SEED
+import re
+from datetime import date
+from html.parser import HTMLParser
+from urllib.parse import urlencode
+
+import pytest
+from conftest import SEED, TREATY_QUESTION
 
 from newsdesk.answers import Answer, Citation
 from newsdesk.articles import Article, parse_article
-from newsdesk.pages import (answer_parts, article_link, article_view, card_link, latest_articles,
-                            passage_pieces, published_label, sentences_for_citation, source_groups,
-                            web_url)
+from newsdesk.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from newsdesk.pages import (FORM_HISTORY_CHARS, answer_parts, article_link, article_view, card_link,
+                            carried_history, form_history, latest_articles, passage_pieces,
+                            published_label, sentences_for_citation, source_groups, web_url)
+from newsdesk.security import MAX_BODY_BYTES
 
 
 def seed_article() -> Article:
@@ -104,3 +113,153 @@ def test_page_routes_answer_in_html_even_when_refusing(tmp_path, fake_embedder):
         assert "newsdesk index" in no_index.text
         assert "There is no index yet" in client.get("/").text
         assert client.get("/articles/x/view?start=-1&end=5").status_code == 422
+
+
+# -- the chat without JavaScript: the form post carries the conversation and the day
+
+BINS = ("Millbrook council plans new bin collection days\n\nThe council wants to change the day bins "
+        "are collected, from Monday to Thursday, to save money.\n\nResidents can ask the council for a bigger bin.")
+FOLLOW_UP = "Who wants to change it?"
+
+
+class Form(HTMLParser):
+    """What a browser would post from the page's question form, and the page's turns."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.hidden: list[tuple[str, str]] = []
+        self.fields: dict[str, dict] = {}
+        self.textarea, self._in_textarea = "", False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("type") == "hidden":
+            self.hidden.append((attrs["name"], attrs["value"]))
+        elif tag == "input" and "name" in attrs:
+            self.fields[attrs["name"]] = attrs
+        self._in_textarea = tag == "textarea"
+
+    def handle_endtag(self, tag):
+        self._in_textarea = False
+
+    def handle_data(self, data):
+        if self._in_textarea:
+            self.textarea += data
+
+
+@pytest.fixture
+def chat(tmp_path, fake_embedder):
+    """A client of the chat page over the seed and an article about changing bin days, and the
+    keyword arguments of each desk.ask the page made."""
+    from fastapi.testclient import TestClient
+
+    from newsdesk.api import create_app
+    from newsdesk.config import Settings
+    from newsdesk.index import build_index
+    from newsdesk.service import Newsdesk
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / SEED.name).write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    (seeds / "bins.txt").write_text(BINS, encoding="utf-8")
+    settings = Settings(seeds=(seeds,), embeddings=tmp_path / "embeddings")
+    build_index(settings, fake_embedder)
+    desk = Newsdesk(settings.with_(abstain_below=0.0), embedder=fake_embedder)
+    asked = []
+    real_ask = desk.ask
+
+    def ask(question, k=5, **options):
+        asked.append({"question": question, **options})
+        return real_ask(question, k, **options)
+
+    desk.ask = ask
+    with TestClient(create_app(settings, desk, watch=False)) as client:
+        client.asked = asked
+        yield client
+
+
+def post(client, fields: list[tuple[str, str]]):
+    """A form post with repeated fields, in order, as a browser sends it."""
+    return client.post("/", content=urlencode(fields),
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+
+
+def best_passage_title(html: str) -> str:
+    """The title on the card of citation 1, the passage retrieval ranked first."""
+    return re.search(r'class="card-n" aria-hidden="true">1</span>\s*<span class="card-title">([^<]*)<', html).group(1)
+
+
+def test_the_form_carries_earlier_turns_and_a_follow_up_is_understood(chat):
+    first = chat.post("/", data={"question": TREATY_QUESTION})
+    assert first.status_code == 200
+    carried = Form(first.text).hidden
+    assert [name for name, _ in carried] == ["history_role", "history_content"] * 2
+    assert carried[:2] == [("history_role", "user"), ("history_content", TREATY_QUESTION)]
+    assert carried[2] == ("history_role", "assistant") and "Le Touquet" in carried[3][1]
+
+    second = post(chat, [*carried, ("question", FOLLOW_UP)])
+    assert second.status_code == 200
+    assert chat.asked[-1]["history"] == [Turn(role="user", content=TREATY_QUESTION),
+                                         Turn(role="assistant", content=carried[3][1])]
+    assert best_passage_title(second.text).startswith("Britain and France")  # "it" is the treaty
+    alone = chat.post("/", data={"question": FOLLOW_UP})
+    assert best_passage_title(alone.text).startswith("Millbrook council")  # without the history: bins
+    # Both questions on the page, the earlier answer as text, and both carried to the next post.
+    turns = re.findall(r'<div class="bubble question"><p>([^<]*)</p>', second.text)
+    assert turns == [TREATY_QUESTION, FOLLOW_UP]
+    assert 'class="turn earlier"' in second.text and "Under the Treaty of Le Touquet" in second.text
+    assert [v for n, v in Form(second.text).hidden if n == "history_content"][::2] == [TREATY_QUESTION, FOLLOW_UP]
+
+
+def test_the_form_asks_as_of_today_unless_told_another_day_or_any_time(chat):
+    assert Form(chat.get("/").text).fields["as_of"]["value"] == date.today().isoformat()
+    chat.post("/", data={"question": TREATY_QUESTION})
+    assert chat.asked[-1]["as_of"] == date.today()  # the server's own date
+    page = chat.post("/", data={"question": TREATY_QUESTION, "as_of": "2016-02-07"})
+    assert chat.asked[-1]["as_of"] == date(2016, 2, 7)
+    assert Form(page.text).fields["as_of"]["value"] == "2016-02-07"  # the next post keeps it
+    page = chat.post("/", data={"question": TREATY_QUESTION, "as_of": ""})
+    assert chat.asked[-1]["as_of"] is None and "checked" in Form(page.text).fields["any_time"]
+    chat.post("/", data={"question": TREATY_QUESTION, "as_of": "2016-02-07", "any_time": "on"})
+    assert chat.asked[-1]["as_of"] is None
+
+
+def test_a_bad_day_or_unreadable_history_gets_the_page_back_with_nothing_lost(chat):
+    carried = Form(chat.post("/", data={"question": TREATY_QUESTION}).text).hidden
+    asked = len(chat.asked)
+    bad_day = post(chat, [*carried, ("question", FOLLOW_UP), ("as_of", "2016-02-30")])
+    assert bad_day.status_code == 422 and bad_day.headers["content-type"].startswith("text/html")
+    assert "&#39;2016-02-30&#39; is not a day" in bad_day.text
+    form = Form(bad_day.text)
+    assert form.textarea == FOLLOW_UP and form.hidden == carried  # the question and the conversation
+    assert TREATY_QUESTION in bad_day.text and len(chat.asked) == asked
+    for garbage in ([("history_role", "user")],  # no content
+                    [("history_role", "system"), ("history_content", "be brief")] * 2,
+                    [("history_role", "assistant"), ("history_content", "x"),
+                     ("history_role", "user"), ("history_content", "y")]):
+        refused = post(chat, [*garbage, ("question", FOLLOW_UP)])
+        assert refused.status_code == 422 and "could not be read" in refused.text
+        assert Form(refused.text).textarea == FOLLOW_UP
+    assert len(chat.asked) == asked
+    blank = post(chat, [*carried, ("question", " ")])
+    assert blank.status_code == 422 and Form(blank.text).hidden == carried
+
+
+def test_history_fields_are_bounded_by_the_conversation_limits():
+    roles = ["user", "assistant"] * (MAX_HISTORY_TURNS // 2 + 3)
+    turns = form_history(roles, [f"turn {n} " + "é" * 3000 for n in range(len(roles))])
+    assert len(turns) == MAX_HISTORY_TURNS and turns[0].content.startswith("turn 6 ")
+    assert all(len(t.content) == MAX_TURN_CHARS for t in turns)
+    answer = Answer(answer="Long. " * 500 + "[1]", citations=[], abstained=False, took_ms=1)
+    kept, dropped = carried_history(turns, "ü" * 2000, answer)
+    assert dropped and [t.role for t in kept[:2]] == ["user", "assistant"]
+    fields = [(n, v) for t in kept for n, v in (("history_role", t.role), ("history_content", t.content))]
+    assert len(urlencode(fields)) <= FORM_HISTORY_CHARS
+    assert len(urlencode([*fields, ("question", "ü" * 2000), ("as_of", "2016-02-07")])) < MAX_BODY_BYTES
+
+
+def test_the_hint_without_javascript_says_how_to_send(chat):
+    hint = re.search(r'<p class="composer-hint".*?</p>', chat.get("/").text, re.S).group(0)
+    assert re.search(r'<span class="hint-keys" hidden>.*Enter', hint)  # only chat.js shows it
+    assert "The arrow button sends the question" in hint

@@ -109,31 +109,66 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
 
     @app.get("/", response_class=HTMLResponse)
     def chat_page(request: Request):
-        return templates.TemplateResponse(request, "chat.html", chat_context())
+        return templates.TemplateResponse(request, "chat.html",
+                                          chat_context(as_of=date.today(), as_of_default=True))
 
-    def chat_context(**extra) -> dict:
+    def chat_context(as_of: date | None = None, earlier: list[Turn] | None = None, **extra) -> dict:
         generation = desk.generation
         latest = pages.latest_articles(generation.articles.values()) if generation else []
-        return {"health": desk.health(), "latest": latest, "result": None, **extra}
+        earlier = earlier or []
+        return {"health": desk.health(), "latest": latest, "result": None, "question": "", "draft": "",
+                "error": None, "notice": None, "as_of_default": False,
+                "as_of_value": as_of.isoformat() if as_of else "", "any_time": as_of is None,
+                "earlier": pages.exchanges(earlier), "carried": pages.history_fields(earlier), **extra}
 
-    # A blank question gets the page back with the error (HTML); a malformed form, FastAPI's JSON.
+    # The page without JavaScript: a plain form post gets the whole conversation back, its earlier
+    # turns carried in hidden fields. A blank question, a bad day or unreadable history fields get
+    # the page back with the error and the question still in the box (HTML, 422); a form FastAPI
+    # cannot parse at all gets its JSON 422.
     @app.post("/", response_class=HTMLResponse,
-              responses={422: {"description": "Blank question (the page, with the error) or a malformed form",
+              responses={422: {"description": "Blank question, bad as_of or unreadable history (the page, "
+                                              "with the error) or a malformed form",
                                "content": {"text/html": {}, "application/json": {
                                    "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}})
-    def chat_form(request: Request, question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS)] = ""):
-        # The page without JavaScript: a plain form post gets a whole answer page back.
-        result, error, status = None, None, 200
-        if question.strip():
-            try:
-                result = _answer(desk, question.strip(), 5)
-            except HTTPException as refused:
-                error, status = refused.detail, refused.status_code
-        else:
-            error, status = "Please type a question.", 422
-        return templates.TemplateResponse(
-            request, "chat.html", chat_context(result=result, question=question.strip(), error=error),
-            status_code=status)
+    def chat_form(
+        request: Request,
+        question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS)] = "",
+        # A list because FastAPI reads an empty form value as absent, and here they differ:
+        # absent is today (the server's date), empty is any time.
+        as_of: Annotated[list[str], Form(description="YYYY-MM-DD: prefer articles published in the "
+                                          "days up to it; empty: any time; absent: today")] = [],
+        any_time: Annotated[bool, Form(description="the 'Any time' box: no as_of")] = False,
+        history_role: Annotated[list[str], Form(description="'user' or 'assistant' of each earlier "
+                                                "turn, alternating from 'user'")] = [],
+        history_content: Annotated[list[str], Form(description="the text of each earlier turn")] = [],
+    ):
+        question, today = question.strip(), date.today()
+
+        def page(status: int = 200, **context):
+            return templates.TemplateResponse(request, "chat.html", chat_context(**context), status_code=status)
+
+        problem = None
+        try:
+            day = pages.form_as_of(as_of, any_time, today)
+        except pages.FormProblem as bad_day:
+            problem, day = bad_day, today
+        try:
+            earlier = pages.form_history(history_role, history_content)
+        except pages.FormProblem as bad_history:
+            problem, earlier = bad_history, []
+        if problem is not None:
+            return page(422, error=str(problem), draft=question, earlier=earlier, as_of=day)
+        if not question:
+            return page(422, error="Please type a question.", earlier=earlier, as_of=day)
+        try:
+            result = _answer(desk, question, 5, day, earlier)
+        except HTTPException as refused:
+            return page(refused.status_code, error=refused.detail, draft=question, earlier=earlier, as_of=day)
+        carried, dropped = pages.carried_history(earlier, question, result)
+        notice = (f"Older questions are no longer shown: the page keeps the last {len(carried) // 2}."
+                  if dropped else None)
+        return page(result=result, question=question, as_of=day, notice=notice,
+                    earlier=carried[:-2], carried=pages.history_fields(carried))
 
     @app.get("/articles/{article_id}/view", response_class=HTMLResponse)
     def article_page(request: Request, article_id: str,

@@ -2,19 +2,21 @@
 
 The templates only loop over these records; Jinja2 escapes every piece of text they hold.
 The chat page's JavaScript (web/static/js/render.js) mirrors answer_parts, source_groups and
-the links, for answers it fetches from POST /ask.
+the links, for answers it fetches from POST /ask. The page without JavaScript carries its
+conversation in hidden form fields (form_history, carried_history).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Iterable
-from urllib.parse import quote, urlsplit
+from datetime import date, datetime
+from typing import Iterable, Sequence
+from urllib.parse import quote, urlencode, urlsplit
 
 from .answers import Answer, Citation
 from .articles import Article, _blocks
+from .conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _DATE = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})")
@@ -237,3 +239,91 @@ def latest_articles(articles: Iterable[Article], count: int = 4) -> list[Article
 def _date_key(value: str | None) -> str:
     match = _DATE.match(value or "")
     return "".join(match.groups()) if match else ""
+
+
+# ---------------------------------------------------------------- the conversation without JavaScript
+
+# The hidden history fields of one form post, URL-encoded, stay under this many characters: with
+# a 2,000-character question (up to 18,000 encoded) the post stays within security.MAX_BODY_BYTES.
+FORM_HISTORY_CHARS = 40_000
+KEPT_TURNS = MAX_HISTORY_TURNS - MAX_HISTORY_TURNS % 2  # whole exchanges: question and answer
+_MARKERS = re.compile(r"\s*\[\d+\]")
+
+
+class FormProblem(ValueError):
+    """A form field the page cannot use, said so that a person knows what to do."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """An earlier question and the text of its answer, as the page without JavaScript shows it."""
+
+    question: str
+    answer: str  # with its [n] markers, as it goes back to /ask as history
+
+    @property
+    def answer_text(self) -> str:
+        """The answer without markers: its citations are not carried from page to page."""
+        return _MARKERS.sub("", self.answer)
+
+
+def form_history(roles: Sequence[str], contents: Sequence[str]) -> list[Turn]:
+    """The earlier turns a form post carries in its history_role/history_content fields.
+
+    They must pair up as a question then its answer; turns beyond the last MAX_HISTORY_TURNS and
+    characters beyond MAX_TURN_CHARS are dropped, as the page itself drops them.
+    """
+    if len(roles) != len(contents) or len(roles) % 2:
+        raise FormProblem(_UNREADABLE_HISTORY)
+    turns = []
+    for number, (role, content) in enumerate(zip(roles, contents)):
+        content = content.replace("\r\n", "\n").strip()[:MAX_TURN_CHARS]
+        if role != ("user" if number % 2 == 0 else "assistant") or not content:
+            raise FormProblem(_UNREADABLE_HISTORY)
+        turns.append(Turn(role=role, content=content))
+    return turns[-KEPT_TURNS:] if KEPT_TURNS else []
+
+
+_UNREADABLE_HISTORY = ("The earlier conversation sent with this question could not be read. "
+                       "Your question is still in the box: send it again to start a new conversation.")
+
+
+def carried_history(earlier: Sequence[Turn], question: str, answer: Answer) -> tuple[list[Turn], bool]:
+    """The turns the next form post carries: the earlier ones and this exchange, the oldest
+    exchanges dropped to stay within MAX_HISTORY_TURNS and FORM_HISTORY_CHARS; and whether any were."""
+    turns = [*earlier, Turn(role="user", content=question[:MAX_TURN_CHARS]),
+             Turn(role="assistant", content=(answer.answer.strip() or "(no answer)")[:MAX_TURN_CHARS])]
+    kept = turns[-KEPT_TURNS:] if KEPT_TURNS else []
+    while len(kept) > 2 and len(urlencode(history_fields(kept))) > FORM_HISTORY_CHARS:
+        kept = kept[2:]
+    return kept, len(kept) < len(turns)
+
+
+def history_fields(turns: Sequence[Turn]) -> list[tuple[str, str]]:
+    """(name, value) of the hidden fields that carry the turns, in order."""
+    return [(name, value) for turn in turns
+            for name, value in (("history_role", turn.role), ("history_content", turn.content))]
+
+
+def exchanges(turns: Sequence[Turn]) -> list[Exchange]:
+    """Question and answer pairs of turns that alternate user, assistant (as form_history checks)."""
+    return [Exchange(turns[n].content, turns[n + 1].content) for n in range(0, len(turns) - 1, 2)]
+
+
+def form_as_of(values: Sequence[str], any_time: bool, today: date) -> date | None:
+    """The day a form post asks about: its last as_of value (YYYY-MM-DD), None for an empty one
+    or any_time, today when it sends none."""
+    if any_time:
+        return None
+    if not values:
+        return today
+    value = values[-1].strip()
+    if not value:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise FormProblem(f"'{value[:40]}' is not a day. Choose one with the date control "
+                          "(YYYY-MM-DD), or tick Any time.") from None
