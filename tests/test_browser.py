@@ -4,7 +4,9 @@ with the real model over a temporary seeds folder (the seed article and a hostil
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import SEED_ID, TREATY_QUESTION, Server, index_seed_folder
@@ -81,9 +83,10 @@ class Watched:
 def open_page(browser, server):
     contexts = []
 
-    def open_page(width: int = 1280, height: int = 900, javascript: bool = True) -> Watched:
+    def open_page(width: int = 1280, height: int = 900, javascript: bool = True,
+                  timezone: str | None = None) -> Watched:
         context = browser.new_context(base_url=server.url, viewport={"width": width, "height": height},
-                                      java_script_enabled=javascript)
+                                      java_script_enabled=javascript, timezone_id=timezone)
         contexts.append(context)
         return Watched(context.new_page())
 
@@ -348,4 +351,60 @@ def test_without_javascript_the_form_posts_and_gets_an_answer_page(open_page):
     expect(page.locator(".card mark").first).to_contain_text("passports")
     page.locator(".answer-text a.marker").first.click()
     expect(page.locator("mark.sentence#cited")).to_contain_text("check passports in Calais")
+    watched.assert_clean()
+
+
+def test_without_javascript_the_conversation_carries_on_from_page_to_page(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page(javascript=False)
+    page = watched.page
+    page.goto("/")
+    hint = page.locator("#composer-hint")  # what it says is true here: Enter makes a new line
+    expect(hint).to_have_text(re.compile("The arrow button sends the question"), use_inner_text=True)
+    expect(hint).not_to_have_text(re.compile("Enter"), use_inner_text=True)
+    expect(page.get_by_label("News up to")).to_have_value(date.today().isoformat())  # the server's day
+    page.get_by_label("Your question").fill(TREATY_QUESTION)
+    page.get_by_role("button", name="Send the question").click()
+    expect(page.locator(".answer-text")).to_contain_text("passports")
+    page.get_by_label("Your question").fill("Who wants to change it?")
+    page.get_by_role("button", name="Send the question").click()
+    turns = page.locator(".turn")
+    expect(turns).to_have_count(2)
+    expect(turns.first.locator(".question")).to_have_text(TREATY_QUESTION)
+    expect(turns.first.locator(".answer-text")).to_contain_text("check passports in Calais")
+    expect(turns.last.locator(".question")).to_have_text("Who wants to change it?")
+    expect(turns.last.locator(".answer-text")).not_to_be_empty()
+    watched.assert_clean()
+
+
+# Far from UTC, so that the reader's today is not the server's for most of the day.
+READER_TIMEZONE = "Pacific/Kiritimati"
+
+
+def test_the_chat_asks_as_of_the_readers_today_another_day_or_any_time(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page(timezone=READER_TIMEZONE)
+    page = watched.page
+    page.goto("/")
+    readers_today = datetime.now(ZoneInfo(READER_TIMEZONE)).date().isoformat()
+    expect(page.get_by_label("News up to")).to_have_value(readers_today)
+    hint = page.locator("#composer-hint")
+    expect(hint).to_have_text(re.compile(r"Enter to send · Shift\+Enter for a new line"), use_inner_text=True)
+    expect(hint).not_to_have_text(re.compile("arrow button"), use_inner_text=True)
+    with page.expect_request("**/ask/stream") as sent:
+        ask(page, TREATY_QUESTION)
+    assert sent.value.post_data_json["as_of"] == readers_today
+
+    page.get_by_label("News up to").fill("2016-02-07")
+    with page.expect_request("**/ask/stream") as sent:
+        ask(page, "Who wants to change it?")
+    assert sent.value.post_data_json["as_of"] == "2016-02-07"
+
+    page.get_by_label("Any time").check()
+    expect(page.get_by_label("News up to")).to_be_disabled()
+    with page.expect_request("**/ask/stream") as sent:
+        ask(page, "What did Sarkozy say?")
+    assert "as_of" not in sent.value.post_data_json
     watched.assert_clean()

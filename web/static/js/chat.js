@@ -1,6 +1,6 @@
 // The chat page: sends questions, shows the conversation, keeps it for this browser tab so
 // that "Back to the chat" from an article finds it again. Without JavaScript the form posts
-// to / and the server renders the answer page instead.
+// to / and the server renders the whole conversation instead, carrying it in hidden fields.
 
 import { askQuestion, fetchHealth } from "./transport.js";
 import * as view from "./render.js";
@@ -18,11 +18,16 @@ const welcome = document.getElementById("welcome");
 const newChatButton = document.getElementById("new-chat");
 const announcer = document.getElementById("announcer");
 const statsText = document.getElementById("stats-text");
+const asOfInput = document.getElementById("as-of");
+const anyTimeBox = document.getElementById("any-time");
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
 // Answered turns, oldest first: {question, answer}. A follow-up question ("Who wants to change
 // it?") is sent with them as its history.
 let turns = [];
+// The history a server-rendered page carried in its hidden fields (a form post made without
+// JavaScript), sent before the turns asked here.
+let carried = [];
 let busy = false;
 
 function submit() {
@@ -43,7 +48,7 @@ async function send(question) {
   reveal(turn.element);
   announce("Searching the articles…");
   let partial = null;
-  await askQuestion(question, history(), {
+  await askQuestion({ question, history: history(), asOf: asOf() }, {
     partial(text, citations) {
       if (!partial) {
         partial = view.partialAnswer();
@@ -70,13 +75,34 @@ async function send(question) {
 }
 
 function history() {
-  const messages = turns.flatMap(({ question, answer }) => [
+  const messages = carried.concat(turns.flatMap(({ question, answer }) => [
     { role: "user", content: question },
     { role: "assistant", content: String(answer.answer ?? "") },
-  ]);
+  ]));
   return messages.slice(-HISTORY_MESSAGES)
     .map((m) => ({ ...m, content: m.content.slice(0, MESSAGE_CHARS) }))
     .filter((m) => m.content.trim());
+}
+
+// -- "News up to": the reader's own today unless they choose another day or any time
+
+function asOf() {
+  return anyTimeBox.checked || !asOfInput.value ? null : asOfInput.value;
+}
+
+function localToday() {
+  const now = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+}
+
+function setUpAsOf() {
+  // The server filled in its own date; the reader's day may differ (another time zone).
+  if (asOfInput.dataset.default === "today") asOfInput.value = localToday();
+  asOfInput.disabled = anyTimeBox.checked;
+  anyTimeBox.addEventListener("change", () => {
+    asOfInput.disabled = anyTimeBox.checked;
+  });
 }
 
 function setBusy(value) {
@@ -116,7 +142,8 @@ function remember(turn) {
 }
 
 function restore() {
-  if (conversation.children.length) { // the server rendered an answer (a form post)
+  if (conversation.children.length) { // the server rendered the conversation (a form post)
+    carried = carriedHistory();
     showConversation();
     return;
   }
@@ -135,8 +162,16 @@ function restore() {
   if (turns.length) conversation.lastElementChild.scrollIntoView({ block: "end" });
 }
 
+function carriedHistory() {
+  const roles = form.querySelectorAll("input[name=history_role]");
+  const contents = form.querySelectorAll("input[name=history_content]");
+  return Array.from(roles, (role, n) => ({ role: role.value, content: contents[n]?.value ?? "" }));
+}
+
 function startOver() {
   turns = [];
+  carried = [];
+  form.querySelectorAll("input[type=hidden]").forEach((field) => field.remove());
   try {
     sessionStorage.removeItem(STORAGE_KEY);
   } catch {
@@ -174,6 +209,10 @@ box.addEventListener("keydown", (event) => {
 
 newChatButton.addEventListener("click", startOver);
 
+// Enter sends only here, with JavaScript: the hint the server wrote says how to send without it.
+document.querySelector("#composer-hint .hint-keys").hidden = false;
+document.querySelector("#composer-hint .hint-button").hidden = true;
+setUpAsOf();
 restore();
 refreshStats();
 // Focus the box where there is a keyboard; on a phone it would pop one up unasked.

@@ -6,7 +6,8 @@
 
 const IDLE_TIMEOUT_MS = 60000; // no byte from the server for this long: give up
 
-export async function askQuestion(question, history, events) {
+// asOf: "YYYY-MM-DD" to prefer articles published in the days up to that day; null for any time.
+export async function askQuestion({ question, history, asOf }, events) {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), IDLE_TIMEOUT_MS);
   const stillAlive = () => {
@@ -17,7 +18,7 @@ export async function askQuestion(question, history, events) {
     const response = await fetch("/ask/stream", {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify({ question, history }),
+      body: JSON.stringify(asOf ? { question, history, as_of: asOf } : { question, history }),
       signal: controller.signal,
     });
     if (!response.ok) {
