@@ -408,3 +408,22 @@ def test_the_chat_asks_as_of_the_readers_today_another_day_or_any_time(open_page
         ask(page, "What did Sarkozy say?")
     assert "as_of" not in sent.value.post_data_json
     watched.assert_clean()
+
+
+def test_a_conversation_the_server_rendered_is_sent_as_history_by_the_chat(open_page):
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    page.goto("/")
+    page.get_by_label("Your question").fill(TREATY_QUESTION)
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('ask-form').submit()")  # the post a page without JS makes
+    expect(page.locator(".turn .answer-text")).to_contain_text("passports")
+    with page.expect_request("**/ask/stream") as sent:
+        ask(page, "Who wants to change it?")
+    user, assistant = sent.value.post_data_json["history"]
+    assert user == {"role": "user", "content": TREATY_QUESTION}
+    assert assistant["role"] == "assistant" and "Le Touquet" in assistant["content"]
+    expect(page.locator(".turn")).to_have_count(2)
+    watched.assert_clean()
