@@ -205,6 +205,51 @@ def test_every_response_carries_the_safety_headers(fake_app):
     assert "unsafe" not in CONTENT_SECURITY_POLICY
 
 
+SAFETY = ("content-security-policy", "x-content-type-options", "referrer-policy")
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/ask", rb'{"question": "\ud800"}'),
+    ("/ask/stream", b'{"question": "treaty \xed\xa0\x80"}'),  # a surrogate as raw bytes
+    ("/ask", rb'{"question": "treaty", "history": [{"role": "user", "content": "\udfff"}]}'),
+    ("/v1/chat/completions", rb'{"messages": [{"role": "user", "content": "\ud800"}]}'),
+    ("/v1/chat/completions", rb'{"messages": [{"role": "user", "content": [{"type": "text", "text": "\udc00"}]}]}'),
+    ("/v1/chat/completions", rb'{"messages": [{"role": "user", "content": "a \ud800"}, '
+                             rb'{"role": "assistant", "content": "b"}, {"role": "user", "content": "treaty?"}]}'),
+    ("/ask", b'{"question": "treaty", "k": NaN}'), ("/ask", b'{"question": "treaty", "k": Infinity}'),
+    ("/ask", b'{"question": "treaty", "k": 1e400}'), ("/ask", b'{"question": -Infinity}'),
+    ("/ask", b'{"question": "treaty", "as_of": NaN}'), ("/v1/chat/completions", b'{"messages": NaN}'),
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "x"}], "stream": NaN}'),
+])
+def test_surrogates_and_non_finite_numbers_get_a_readable_422_with_the_safety_headers(fake_app, path, body):
+    from fastapi.testclient import TestClient
+
+    response = TestClient(fake_app).post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    message = response.json()["detail"][0]["msg"]
+    assert "surrogate" in message or "not a JSON number" in message or "beyond the range" in message
+    assert all(name in response.headers for name in SAFETY)
+
+
+def test_paired_surrogates_are_text_and_a_crash_still_gets_the_safety_headers(fake_app):
+    from fastapi.testclient import TestClient
+
+    from newsdesk.security import readable
+
+    @fake_app.get("/crash")
+    def crash():
+        raise RuntimeError("boom")
+    client = TestClient(fake_app, raise_server_exceptions=False)
+    emoji = client.post("/ask", content=rb'{"question": "\ud83d\udcf0 Treaty of Le Touquet?"}',
+                        headers={"content-type": "application/json"})
+    assert emoji.status_code == 200
+    crashed = client.get("/crash")
+    assert crashed.status_code == 500 and crashed.json() == {"detail": "internal server error"}
+    assert all(name in crashed.headers for name in SAFETY)
+    # what a 422 echoes back is made encodable whatever reached the validator
+    assert readable({"input": [float("nan"), "\ud800"]}) == {"input": ["nan", "\\ud800"]}
+
+
 def test_pages_escape_article_text_and_templates_autoescape(tmp_path, fake_embedder):
     from fastapi.testclient import TestClient
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -18,7 +19,7 @@ from .conversation import MAX_HISTORY_TURNS, Turn
 from . import pages
 from .index import IndexError_
 from .openai_api import openai_router
-from .security import SafetyLayer
+from .security import SafetyLayer, StrictJSONRoute, validation_error_response
 from .service import Newsdesk
 
 MAX_QUESTION_CHARS = 2000
@@ -68,6 +69,8 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
     app = FastAPI(title="newsdesk", version="0.1.0",
                   description="Questions over a folder of news articles, answered with cited passages.")
     app.state.desk = desk
+    app.router.route_class = StrictJSONRoute  # NaN, 1e400 and lone surrogates get a 422 (security.py)
+    app.add_exception_handler(RequestValidationError, validation_error_response)
     templates = Jinja2Templates(directory=str(WEB_ROOT / "templates"))  # autoescapes .html
     templates.env.globals.update(
         answer_parts=pages.answer_parts, passage_pieces=pages.passage_pieces,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .answers import Answer, Citation
 from .conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 from .index import IndexError_
+from .security import StrictJSONRoute
 from .service import Newsdesk
 from .streaming import AnswerPiece, CitationsEvent, DoneEvent
 
@@ -118,7 +119,7 @@ class ModelList(BaseModel):
 
 
 def openai_router(desk: Newsdesk) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+    router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=StrictJSONRoute)
     started = int(time.time())
 
     @router.get("/models", response_model=ModelList)

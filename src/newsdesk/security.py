@@ -1,6 +1,8 @@
 """Web safety around the app: the bearer token, the request size limit and the safety headers.
 
-One ASGI layer, outside every route, so a route added later is covered without remembering to.
+One ASGI layer, outside every route, so a route added later is covered without remembering to;
+and the JSON every route reads is strict: no NaN or Infinity, no number beyond a float, no lone
+surrogate (text that cannot be UTF-8), each refused with a 422 that says which.
 """
 
 from __future__ import annotations
@@ -8,6 +10,17 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import logging
+import math
+import re
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+
+log = logging.getLogger("newsdesk.api")
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -24,6 +37,98 @@ SAFETY_HEADERS = {
 # and the API's description (no data in any of them).
 OPEN_PATHS = ("/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 OPEN_PREFIXES = ("/static/",)
+
+
+class NotJSONText(json.JSONDecodeError):
+    """A body that json.loads would take but RFC 8259 JSON text does not allow."""
+
+
+_LONE_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|[\ud800-\udfff]"
+                             r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def strict_json(body: bytes | str) -> Any:
+    """The body parsed as JSON text, refusing what Python's json module lets through: NaN,
+    Infinity, numbers that overflow a float (1e400) and lone surrogates ("\\ud800")."""
+    try:
+        text = body.decode("utf-8", "surrogatepass") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as error:
+        raise NotJSONText("the body is not UTF-8", "", error.start) from None
+
+    def no_constant(name: str):
+        raise NotJSONText(f"{name} is not a JSON number", text, text.find(name))
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise NotJSONText(f"{number} is beyond the range of a number", text, text.find(number))
+        return value
+    value = json.loads(text, parse_constant=no_constant, parse_float=finite)
+    if not _all_text(value):
+        found = _LONE_SURROGATE.search(text)
+        raise NotJSONText("a lone surrogate (\\ud800-\\udfff) is not text", text, found.start() if found else 0)
+    return value
+
+
+def _all_text(value: Any) -> bool:
+    """True when every string in the parsed value (keys too) encodes as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_all_text(key) and _all_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_all_text(item) for item in value)
+    return True
+
+
+class StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = strict_json(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON body is read by strict_json (FastAPI turns its error into a 422)."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request):
+            return await handler(StrictJSONRequest(request.scope, request.receive, request._send))
+        return strict_handler
+
+
+def readable(value: Any) -> Any:
+    """A validation error's echoed input made encodable: non-finite numbers as their names,
+    lone surrogates as backslash escapes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {readable(key): readable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [readable(item) for item in value]
+    return value
+
+
+async def validation_error_response(request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 (detail: a list of errors), whatever the input it echoes; a body that is
+    not JSON text says why in its message."""
+    from fastapi.encoders import jsonable_encoder
+
+    details = []
+    for detail in error.errors():
+        detail = dict(detail)
+        if detail.get("type") == "json_invalid" and detail.get("ctx", {}).get("error"):
+            detail["msg"] = f"JSON decode error: {detail['ctx']['error']}"
+        details.append(detail)
+    return JSONResponse(status_code=422, content={"detail": readable(jsonable_encoder(details))})
 
 
 def token_accepted(authorization: str, token: str) -> bool:
@@ -94,7 +199,20 @@ class SafetyLayer:
                 await _refuse(send, 413, f"request body over {self.max_body_bytes // 1024} KB")
                 return
             receive = _replay(body, receive)
-        await self.app(scope, receive, send)
+        started = False
+
+        async def send_noting_start(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            # Starlette's own 500 is sent from outside this layer, without the safety headers:
+            # send it here (the server still logs the exception, raised again below).
+            if not started:
+                await _refuse(send, 500, "internal server error")
+            raise
 
 
 async def _read_limited(receive, limit: int) -> bytes | None:
