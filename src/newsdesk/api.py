@@ -54,12 +54,17 @@ class ArticleOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str
+    status: str = Field(description='"ok"; "degraded": answering from `generation`, but see '
+                        '`problem`; "no index"')
     articles: int
     passages: int
     model: str
     built_at: str | None
-    generation: str | None
+    generation: str | None = Field(description="the generation actually served")
+    problem: str | None = Field(None, description="why the generation CURRENT names is not "
+                                "served, or that the last build failed")
+    last_build_failed_at: str | None = None
+    last_build_error: str | None = None
 
 
 def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = True) -> FastAPI:

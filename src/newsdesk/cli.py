@@ -137,10 +137,13 @@ def _ask(args) -> int:
     if not question or len(question) > 2000:
         raise _UserError("the question must have 1 to 2,000 characters")
     settings = _settings(args)
-    if current_name(settings.embeddings) is None:  # say so before spending seconds on the model
-        raise _UserError(f"no index in {settings.embeddings}: run `newsdesk index` first")
     try:
-        answer = Newsdesk(settings).ask(question, args.k)
+        if current_name(settings.embeddings) is None:  # say so before spending seconds on the model
+            raise _UserError(f"no index in {settings.embeddings}: run `newsdesk index` first")
+        desk = Newsdesk(settings)
+        if desk.problem:  # CURRENT's generation is damaged: say so rather than answer from nothing
+            raise _UserError(desk.problem)
+        answer = desk.ask(question, args.k)
     except IndexError_ as error:
         raise _UserError(str(error)) from None
     if args.json:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -103,35 +104,87 @@ class Generation:
 def build_index(settings: Settings, embedder: Embedder, full: bool = False,
                 progress: bool = False, log: Callable[[str], None] = lambda _: None,
                 chunk_and_embed: ChunkAndEmbed | None = None) -> BuildReport:
-    """Bring the index under settings.embeddings up to date with settings.seeds."""
+    """Bring the index under settings.embeddings up to date with settings.seeds.
+
+    A build that fails after taking the lock says why in LAST_BUILD, for the server's /health
+    (a build is its own process); the next build that succeeds removes it.
+    """
     started = time.perf_counter()
     root = Path(settings.embeddings)
     root.mkdir(parents=True, exist_ok=True)
     with write_lock(root):
-        _remove_unfinished(root)
-        read = read_articles(settings.seeds)
-        report = BuildReport(problems=read.problems, files_skipped=read.files_skipped)
-        for problem in read.problems:
-            log(str(problem))
-        chunker_settings = ChunkerSettings(settings.passage_tokens, settings.overlap_sentences,
-                                           embedder.max_tokens)
-        previous = _reusable_previous(root, settings, embedder, chunker_settings, full, report)
-        plan = _plan(read.articles, previous, report)
-        if previous is not None and not (report.new or report.changed or report.removed):
-            report.seconds = time.perf_counter() - started
-            report.passages_total = len(previous.passage_rows)
-            return report
-        fresh = chunk_and_embed or local_chunk_and_embed(embedder, progress)
-        passages, vectors, sources = _assemble(plan, previous, chunker_settings, fresh,
-                                               embedder.dimension, report)
-        lexical = _lexical_index(passages, sources, previous)
-        manifest = _manifest(settings, embedder, chunker_settings, plan, passages)
-        report.generation = _write_generation(root, manifest, plan, passages, vectors, lexical,
-                                              settings)
-        report.passages_total = len(passages)
-        _prune_generations(root)
+        try:
+            report = _build(root, settings, embedder, full, progress, log, chunk_and_embed)
+        except Exception as error:
+            _record_build_failure(root, error)
+            raise
+        _clear_build_failure(root)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progress: bool,
+           log: Callable[[str], None], chunk_and_embed: ChunkAndEmbed | None) -> BuildReport:
+    _remove_unfinished(root)
+    read = read_articles(settings.seeds)
+    report = BuildReport(problems=read.problems, files_skipped=read.files_skipped)
+    for problem in read.problems:
+        log(str(problem))
+    chunker_settings = ChunkerSettings(settings.passage_tokens, settings.overlap_sentences,
+                                       embedder.max_tokens)
+    previous = _reusable_previous(root, settings, embedder, chunker_settings, full, report)
+    plan = _plan(read.articles, previous, report)
+    if previous is not None and not (report.new or report.changed or report.removed):
+        try:  # nothing to write, so the generation served stays: it must load whole
+            load_generation(root)
+        except DamagedIndex as error:
+            report = BuildReport(problems=read.problems, files_skipped=read.files_skipped,
+                                 rebuilt_reason=f"the previous index could not be read: {error.problem}")
+            previous = None
+            plan = _plan(read.articles, previous, report)
+        else:
+            report.passages_total = len(previous.passage_rows)
+            return report
+    fresh = chunk_and_embed or local_chunk_and_embed(embedder, progress)
+    passages, vectors, sources = _assemble(plan, previous, chunker_settings, fresh,
+                                           embedder.dimension, report)
+    lexical = _lexical_index(passages, sources, previous)
+    manifest = _manifest(settings, embedder, chunker_settings, plan, passages)
+    report.generation = _write_generation(root, manifest, plan, passages, vectors, lexical,
+                                          settings)
+    report.passages_total = len(passages)
+    _prune_generations(root)
+    return report
+
+
+LAST_BUILD = "last-build-failed.json"
+
+
+def _record_build_failure(root: Path, error: Exception) -> None:
+    record = {"failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "error": " ".join(str(error).split())[:500] or type(error).__name__}
+    try:
+        pointer = root / f".{LAST_BUILD}.tmp"
+        pointer.write_text(json.dumps(record, ensure_ascii=False))
+        os.replace(pointer, root / LAST_BUILD)
+    except OSError:  # a full or read-only disk: the error itself is still raised and printed
+        pass
+
+
+def _clear_build_failure(root: Path) -> None:
+    try:
+        (root / LAST_BUILD).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def last_build_failure(root: Path) -> dict | None:
+    """{"failed_at", "error"} when the last `newsdesk index` here failed, else None."""
+    try:
+        record = json.loads((Path(root) / LAST_BUILD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 @contextmanager
@@ -183,18 +236,24 @@ class _Previous:
 
 def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
                        chunker: ChunkerSettings, full: bool, report: BuildReport) -> _Previous | None:
-    folder = current_folder(root)
+    try:
+        folder = current_folder(root, strict=True)
+    except DamagedIndex as error:
+        report.rebuilt_reason = f"the previous index could not be read: {error.problem}"
+        return None
     if folder is None:
         return None
     try:
         manifest = read_manifest(folder)
+        if not isinstance(manifest, dict):
+            raise ValueError("manifest.json is not a JSON object")
     except (OSError, ValueError):
         report.rebuilt_reason = "the previous index could not be read"
         return None
     wanted = {"model": embedder.identity, "dimension": embedder.dimension,
               "chunker": chunker.as_dict(), "format": FORMAT_VERSION}
-    found = {"model": manifest.get("model", {}).get("identity"),
-             "dimension": manifest.get("model", {}).get("dimension"),
+    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+    found = {"model": model.get("identity"), "dimension": model.get("dimension"),
              "chunker": manifest.get("chunker"), "format": manifest.get("format")}
     if full:
         report.rebuilt_reason = "--full"
@@ -203,8 +262,21 @@ def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
     if changed:
         report.rebuilt_reason = f"{', '.join(changed)} changed"
         return None
-    rows = _read_passage_rows(folder)
-    vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+    try:
+        with _Reading("passages.npz"):
+            rows = _read_passage_rows(folder)
+        with _Reading("vectors.npy"):
+            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+            if vectors.shape != (len(rows), embedder.dimension):
+                raise ValueError(f"{vectors.shape} for {len(rows)} passages")
+        with _Reading("manifest.json"):
+            if not all(isinstance(entry, dict) and "hash" in entry
+                       for entry in manifest["articles"].values()):
+                raise ValueError("an article entry without its hash")
+    except Exception as error:  # any damage: the previous generation cannot be reused
+        report.rebuilt_reason = (f"the previous index could not be read: "
+                                 f"{_damage_message(folder, error)}")
+        return None
     by_article: dict[str, tuple[int, int]] = {}
     for row, (article_id, _, _) in enumerate(rows):
         first, _ = by_article.get(article_id, (row, row))
@@ -276,7 +348,10 @@ def _lexical_index(passages: list[Passage], sources: np.ndarray,
                    previous: _Previous | None) -> LexicalIndex:
     """BM25 for the new generation: reused passages keep their term counts, so only the new
     ones are tokenised (an index written before counts were kept is tokenised whole, once)."""
-    counts = TermCounts.load(previous.folder / "bm25") if previous is not None else None
+    try:
+        counts = TermCounts.load(previous.folder / "bm25") if previous is not None else None
+    except Exception:  # damaged counts: tokenise every passage again, as for an old index
+        counts = None
     if counts is None or counts.passages != len(previous.passage_rows):
         return LexicalIndex.build(lexical_texts(passages))
     fresh = lexical_texts([passages[row] for row in np.flatnonzero(sources < 0)])
@@ -456,17 +531,48 @@ def _fsync_dir(path: Path) -> None:
 
 # ---------------------------------------------------------------- loading
 
+RECOVER = "run `newsdesk index --full` to build a new one"
+_GENERATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class DamagedIndex(IndexError_):
+    """CURRENT or the generation it names cannot be read; the message says what and the way out."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem}; {RECOVER}")
+        self.problem = problem
+
 
 def current_name(root: Path) -> str | None:
+    """The generation CURRENT names, None when there is no CURRENT; DamagedIndex when it is not
+    a plain generation name (a name is one folder inside generations/, never a path)."""
     try:
-        name = (Path(root) / CURRENT).read_text().strip()
+        raw = (Path(root) / CURRENT).read_bytes()
     except FileNotFoundError:
         return None
-    return name or None
+    except OSError as error:
+        raise DamagedIndex(f"{Path(root) / CURRENT} cannot be read ({error.strerror or error})") from None
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise DamagedIndex(f"{Path(root) / CURRENT} is not a generation name (not UTF-8 text)") from None
+    if not name:
+        return None
+    if not _GENERATION_NAME.fullmatch(name):
+        raise DamagedIndex(f"{Path(root) / CURRENT} names {name[:80]!r}, which is not a folder "
+                           f"inside {GENERATIONS}/: refused")
+    return name
 
 
-def current_folder(root: Path) -> Path | None:
-    name = current_name(root)
+def current_folder(root: Path, strict: bool = False) -> Path | None:
+    """The folder of the generation CURRENT names, None where there is none (or it is missing);
+    a damaged CURRENT is None too, or DamagedIndex when strict."""
+    try:
+        name = current_name(root)
+    except DamagedIndex:
+        if strict:
+            raise
+        return None
     if name is None:
         return None
     folder = Path(root) / GENERATIONS / name
@@ -478,26 +584,85 @@ def read_manifest(folder: Path) -> dict:
 
 
 def load_generation(root: Path) -> Generation:
-    """The generation CURRENT names, fully in memory (later files changing cannot affect it)."""
-    folder = current_folder(root)
-    if folder is None:
+    """The generation CURRENT names, fully in memory (later files changing cannot affect it).
+
+    IndexError_ when there is none; DamagedIndex, with the file and the way out, when anything
+    in it cannot be read or does not agree with the rest.
+    """
+    name = current_name(root)
+    if name is None:
         raise IndexError_(f"no index in {root}: run `newsdesk index` first")
+    folder = Path(root) / GENERATIONS / name
+    generations = (Path(root) / GENERATIONS).resolve()
+    if not folder.is_dir() or folder.resolve().parent != generations:
+        raise DamagedIndex(f"{Path(root) / CURRENT} names {name}, which is not a folder in "
+                           f"{Path(root) / GENERATIONS}")
+    try:
+        return _read_generation(folder)
+    except DamagedIndex:
+        raise
+    except Exception as error:  # any failure to read a generation means it is damaged
+        raise DamagedIndex(_damage_message(folder, error)) from None
+
+
+def _damage_message(folder: Path, error: Exception) -> str:
+    reading = getattr(error, "newsdesk_file", None)
+    where = f"{reading}: " if reading else ""
+    detail = " ".join(str(error).split())[:200] or type(error).__name__
+    return f"generation {folder.name} in {folder.parent.parent} is damaged ({where}{detail})"
+
+
+def _read_generation(folder: Path) -> Generation:
     import faiss
 
-    manifest = read_manifest(folder)
+    with _Reading("manifest.json"):
+        manifest = read_manifest(folder)
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
     articles: dict[str, Article] = {}
-    with open(folder / "articles.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            article = Article.from_record(json.loads(line))
-            articles[article.id] = article
+    with _Reading("articles.jsonl"):
+        with open(folder / "articles.jsonl", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError(f"line {number} is not a JSON object")
+                article = Article.from_record(record)
+                articles[article.id] = article
     passages = []
     counters: dict[str, int] = {}
-    for article_id, start, end in _read_passage_rows(folder):
-        article = articles[article_id]
-        n = counters.get(article_id, 0)
-        counters[article_id] = n + 1
-        passages.append(Passage(f"{article_id}#{n}", article_id, article.title,
-                                article.text[start:end], start, end))
-    vectors_index = faiss.read_index(str(folder / "index.faiss"))
-    lexical = LexicalIndex.load(folder / "bm25")
+    with _Reading("passages.npz"):
+        for article_id, start, end in _read_passage_rows(folder):
+            article = articles.get(article_id)
+            if article is None or not 0 <= start < end <= len(article.text):
+                raise ValueError(f"a passage of {article_id!r} points outside articles.jsonl")
+            n = counters.get(article_id, 0)
+            counters[article_id] = n + 1
+            passages.append(Passage(f"{article_id}#{n}", article_id, article.title,
+                                    article.text[start:end], start, end))
+    with _Reading("index.faiss"):
+        vectors_index = faiss.read_index(str(folder / "index.faiss"))
+        if vectors_index.ntotal != len(passages):
+            raise ValueError(f"{vectors_index.ntotal} vectors for {len(passages)} passages")
+    with _Reading("bm25"):
+        lexical = LexicalIndex.load(folder / "bm25")
+        if lexical.documents != len(passages):
+            raise ValueError(f"{lexical.documents} documents for {len(passages)} passages")
     return Generation(folder.name, folder, manifest, articles, passages, vectors_index, lexical)
+
+
+class _Reading:
+    """Names the file being read on any exception that leaves it, for the damage message."""
+
+    def __init__(self, file: str):
+        self.file = file
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, _traceback):
+        if error is not None and not hasattr(error, "newsdesk_file"):
+            try:
+                error.newsdesk_file = self.file
+            except AttributeError:  # a few built-in exceptions take no attributes
+                pass
+        return False

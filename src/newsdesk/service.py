@@ -13,7 +13,8 @@ from .answers import Answer, Retrieved, answer_retrieved, retrieve, small_talk_a
 from .articles import Article
 from .config import Settings
 from .embeddings import Embedder, load_embedder
-from .index import Generation, IndexError_, current_name, load_generation
+from .index import (DamagedIndex, Generation, IndexError_, current_folder, current_name,
+                    last_build_failure, load_generation)
 from . import conversation
 from .conversation import History, Understood
 from .retrieval import Retriever
@@ -23,16 +24,20 @@ from .writers import writer_for
 log = logging.getLogger("newsdesk")
 
 WATCH_SECONDS = 0.5
+WATCH_BACKOFF_MAX = 8.0  # seconds between tries while a load keeps failing
 
 
 @dataclass(frozen=True)
 class Health:
-    status: str
+    status: str  # "ok"; "degraded": answering, but see problem; "no index": nothing to answer from
     articles: int
     passages: int
     model: str
     built_at: str | None
-    generation: str | None
+    generation: str | None  # the generation actually served
+    problem: str | None = None  # why CURRENT's generation is not served, or the last build failed
+    last_build_failed_at: str | None = None
+    last_build_error: str | None = None
 
 
 def _one_faiss_thread_per_query() -> None:
@@ -60,36 +65,77 @@ class Newsdesk:
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._problem: str | None = None
+        self._broken: tuple | None = None  # CURRENT's identity when its generation failed to load
         self.refresh()
 
     # -- generations
 
     def refresh(self) -> bool:
         """Load the generation CURRENT names if it is not the one in use; True when it switched."""
+        return self._refresh() == "switched"
+
+    def _refresh(self) -> str:
+        """"switched", "same", "skipped" (known broken) or "failed". A failure keeps the served
+        generation and becomes the problem /health reports; a generation that failed to load is
+        not read again until CURRENT changes (a new build, or a fix said by touching it)."""
+        root = self.settings.embeddings
         with self._load_lock:
-            wanted = current_name(self.settings.embeddings)
-            if wanted is None or (self._retriever and self._retriever.generation.name == wanted):
-                return False
+            seen = _identity(root / "CURRENT")
             try:
-                generation = load_generation(self.settings.embeddings)
-            except (IndexError_, OSError, ValueError, KeyError, RuntimeError) as error:
-                # A generation pruned or replaced mid-load: keep serving the one we have.
-                log.warning("could not load index generation %s: %s", wanted, error)
-                return False
+                wanted = current_name(root)
+                if wanted is None:
+                    return "same"  # no CURRENT (yet, or removed): keep what we serve
+                if self._retriever and self._retriever.generation.name == wanted:
+                    self._problem = None
+                    return "same"
+                if seen is not None and seen == self._broken:
+                    return "skipped"
+                if current_folder(root) is None:  # a replica's files not there yet: try again soon
+                    raise IndexError_(f"{root / 'CURRENT'} names {wanted}, which is not in {root / 'generations'}")
+                generation = load_generation(root)
+            except DamagedIndex as error:
+                self._broken = seen
+                return self._failed(str(error))
+            except (IndexError_, OSError) as error:  # e.g. pruned mid-load: try again
+                return self._failed(str(error))
             self._retriever = Retriever(generation, self.embedder)
+            self._problem = self._broken = None
             log.info("serving index generation %s (%d passages)", generation.name,
                      len(generation.passages))
-            return True
+            return "switched"
+
+    def _failed(self, problem: str) -> str:
+        if problem != self._problem:
+            served = self._retriever.generation.name if self._retriever else "nothing"
+            log.warning("%s (serving %s)", problem, served)
+        self._problem = problem
+        return "failed"
 
     def watch(self) -> None:
-        """Pick up new generations in the background, so no request pays for loading one."""
+        """Pick up new generations in the background, so no request pays for loading one.
+
+        The watcher outlives any failure: it logs it, keeps the served generation and backs off
+        (0.5 s doubling up to WATCH_BACKOFF_MAX) while loads keep failing."""
         if self._watcher is not None:
             return
+
         def loop():
-            while not self._stop.wait(WATCH_SECONDS):
-                self.refresh()
+            delay = WATCH_SECONDS
+            while not self._stop.wait(delay):
+                try:
+                    failed = self._refresh() == "failed"
+                except Exception as error:  # never let the watcher die: log, back off, go on
+                    log.exception("index watcher: %s", error)
+                    self._problem, failed = f"the index watcher failed: {error}", True
+                delay = min(delay * 2, WATCH_BACKOFF_MAX) if failed else WATCH_SECONDS
         self._watcher = threading.Thread(target=loop, name="newsdesk-watch", daemon=True)
         self._watcher.start()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the generation CURRENT names is not the one served (None when it is)."""
+        return self._problem
 
     def close(self) -> None:
         self._stop.set()
@@ -150,10 +196,24 @@ class Newsdesk:
     def health(self) -> Health:
         generation = self.generation
         model = getattr(self.embedder, "identity", "unknown")
+        failed_build = last_build_failure(self.settings.embeddings)
+        failed_at, build_error = (failed_build or {}).get("failed_at"), (failed_build or {}).get("error")
+        problem = self._problem or (f"the last `newsdesk index` failed at {failed_at}: {build_error}"
+                                    if failed_build else None)
         if generation is None:
-            return Health("no index", 0, 0, model, None, None)
-        return Health("ok", len(generation.articles), len(generation.passages), model,
-                      generation.built_at, generation.name)
+            return Health("no index", 0, 0, model, None, None, problem, failed_at, build_error)
+        return Health("degraded" if problem else "ok", len(generation.articles),
+                      len(generation.passages), model, generation.built_at, generation.name,
+                      problem, failed_at, build_error)
+
+
+def _identity(path) -> tuple | None:
+    """What changes when a file is replaced or touched: inode, size and modification time."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _confidence(retriever: Retriever, as_of: date | None):

@@ -186,7 +186,7 @@ function startOver() {
 async function refreshStats() {
   try {
     const health = await fetchHealth();
-    statsText.textContent = health.status === "ok"
+    statsText.textContent = health.generation
       ? `${view.countLabel(health.articles, "article")} · ${view.countLabel(health.passages, "passage")}`
       : "No index yet";
     statsText.parentElement.dataset.status = health.status;
