@@ -355,6 +355,12 @@ def make_hostile_seeds(folder: Path, big_bytes: int = 50 * 1024 * 1024,
     add("symlink loop (a -> b -> a)", "loop-a.txt", None, "reported", "looping link")
     os.symlink(".", folder / "self-loop")
     add("folder symlink to itself", "self-loop", None, "ignored")
+    secret = folder.parent / f"{folder.name}-outside-secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n\nA file that is not in the seeds.\n")
+    os.symlink(secret, folder / "leak.txt")  # as `ln -s /etc/passwd seeds/leak.txt` would
+    add("file symlink to outside the seeds", "leak.txt", None, "reported", "link to a file outside the seeds")
+    os.symlink(f"{good[0].id}.txt", folder / "alias.txt")
+    add("file symlink inside the seeds", "alias.txt", None, "indexed", article_ids=("alias",))
     if thorough:
         _more_hostile_inputs(folder, add, big_bytes)
     return inputs

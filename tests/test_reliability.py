@@ -119,8 +119,10 @@ def test_hostile_seed_files_are_reported_by_name_and_the_good_ones_indexed(tmp_p
     indexed = set(load_generation(embeddings).articles)
     assert judge_hostile_run(inputs, problems, indexed, folder=seeds) == []
     assert indexed == {a for item in inputs for a in item.article_ids}
-    # Whole files: empty, binary, Latin-1, 50 MB, both links of the loop; lines: broken, duplicate.
-    assert "; 8 inputs skipped (6 whole files)" in done.stdout
+    # Whole files: empty, binary, Latin-1, 50 MB, both links of the loop, the link out of the
+    # seeds; lines: broken, duplicate.
+    assert "; 9 inputs skipped (7 whole files)" in done.stdout
+    assert "leak" not in indexed and "root:x" not in done.stdout + done.stderr
     (seeds / "huge.txt").unlink()
 
 

@@ -130,12 +130,14 @@ def read_articles(paths: Iterable[Path]) -> ReadResult:
 
 
 def source_files(paths: Iterable[Path], problems: list[InputProblem]) -> Iterator[Path]:
-    """Article files in a stable order; folders are walked without following links (no loops)."""
+    """Article files in a stable order; folders are walked without following links (no loops),
+    and a linked file is read only when it resolves inside the paths given."""
+    paths = [Path(p) for p in paths]
+    allowed = _resolved(paths)
     for root in paths:
-        root = Path(root)
         try:
             if root.is_dir():
-                yield from _walk_folder(root, problems)
+                yield from _walk_folder(root, problems, allowed)
             elif root.is_file():
                 if _is_supported(root):
                     yield root
@@ -147,7 +149,21 @@ def source_files(paths: Iterable[Path], problems: list[InputProblem]) -> Iterato
             problems.append(InputProblem(str(root), f"cannot be read ({error.strerror or error})"))
 
 
-def _walk_folder(root: Path, problems: list[InputProblem]) -> Iterator[Path]:
+def _resolved(paths: list[Path]) -> list[Path]:
+    resolved = []
+    for path in paths:
+        try:
+            resolved.append(path.resolve())
+        except (OSError, RuntimeError):
+            pass
+    return resolved
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _walk_folder(root: Path, problems: list[InputProblem], allowed: list[Path]) -> Iterator[Path]:
     def unreadable(error: OSError) -> None:
         problems.append(InputProblem(str(error.filename), f"cannot be read ({error.strerror or error})"))
 
@@ -163,6 +179,11 @@ def _walk_folder(root: Path, problems: list[InputProblem]) -> Iterator[Path]:
                 if not path.is_file():
                     reason = "broken or looping link" if path.is_symlink() else "not a regular file"
                     problems.append(InputProblem(str(path), reason))
+                    continue
+                if path.is_symlink() and not _inside(path.resolve(), allowed):
+                    # ln -s /etc/passwd seeds/leak.txt must not publish /etc/passwd
+                    problems.append(InputProblem(str(path), "link to a file outside the seeds "
+                                                 f"({path.resolve()}); not read"))
                     continue
             except OSError as error:
                 problems.append(InputProblem(str(path), f"cannot be read ({error.strerror or error})"))
