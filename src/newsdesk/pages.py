@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Sequence
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from .answers import Answer, Citation
 from .articles import Article, _blocks
 from .conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from .links import domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _DATE = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})")
@@ -193,24 +194,6 @@ def published_label(value: str | None) -> str:
     except ValueError:
         return value.strip()
     return f"{day.day} {day:%b %Y}"
-
-
-def web_url(url: str | None) -> str:
-    """The URL when it is http(s): a corpus could carry a javascript: link."""
-    try:
-        return url if url and urlsplit(url).scheme in ("http", "https") else ""
-    except ValueError:
-        return ""
-
-
-def domain_of(url: str | None) -> str:
-    if not url:
-        return ""
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return ""
-    return host.removeprefix("www.")
 
 
 def count_label(count: int, noun: str) -> str:

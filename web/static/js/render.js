@@ -256,9 +256,15 @@ export function publishedLabel(value) {
   return `${Number(match[3])} ${MONTHS[Number(match[2]) - 1]} ${match[1]}`;
 }
 
+// The host an http(s) link really goes to (new URL parses as the browser follows links), as
+// links.py's domain_of: no bidi controls, no trailing dot, no www.; "" for other links.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
 export function domainOf(url) {
   try {
-    return url ? new URL(url).hostname.replace(/^www\./, "") : "";
+    const parsed = new URL(url);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return "";
+    return parsed.hostname.replace(BIDI_CONTROLS, "").replace(/\.$/, "").replace(/^www\./, "");
   } catch {
     return "";
   }
