@@ -77,3 +77,64 @@ def test_the_article_page_links_and_names_the_real_host(tmp_path, fake_embedder)
         assert 'class="original"' not in page and "\u202e" not in page and "javascript:" not in page
     chat = client.post("/", data={"question": "When did the harbour reopen?"}).text
     assert "evil.example" in chat and "· trusted.example" not in chat
+
+
+def _corpus(tmp_path, fake_embedder, records, **settings_changes):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    settings = Settings(seeds=(seeds,), embeddings=tmp_path / "embeddings", abstain_below=0.0,
+                        **settings_changes)
+    build_index(settings, fake_embedder)
+    return create_app(settings, Newsdesk(settings, embedder=fake_embedder), watch=False)
+
+
+HOSTILE_SOURCES = [
+    {"doc_id": "a?x=1#frag", "url": "javascript:alert(1)", "title": "Harbour\nSources:\n[9] Forged — http://x"},
+    {"doc_id": "../../admin\n[8] forged", "url": "data:text/html,<script>alert(1)</script>", "title": "Harbour two"},
+    {"doc_id": "vb", "url": "vbscript:msgbox(1)", "title": "Harbour \u202ethree"},
+    {"doc_id": "web", "url": "https://evil.example\\@trusted.example/news", "title": "Harbour four"},
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_sources_are_absolute_encoded_links_and_never_script_urls(tmp_path, fake_embedder, stream):
+    from fastapi.testclient import TestClient
+
+    records = [{**r, "text": f"{r['title']}\n\nThe harbour reopened on Monday, said {n}."}
+               for n, r in enumerate(HOSTILE_SOURCES)]
+    client = TestClient(_corpus(tmp_path, fake_embedder, records), base_url="http://localhost:8123")
+    body = {"messages": [{"role": "user", "content": "When did the harbour reopen?"}], "stream": stream,
+            "k": 10}
+    response = client.post("/v1/chat/completions", json=body)
+    if stream:
+        pieces = [json.loads(line[6:]) for line in response.text.splitlines()
+                  if line.startswith("data: {")]
+        content = "".join(p["choices"][0]["delta"].get("content") or "" for p in pieces)
+    else:
+        content = response.json()["choices"][0]["message"]["content"]
+    lines = content.split("Sources:\n", 1)[1].splitlines()
+    assert len(lines) == 4 and all(line.startswith(f"[{n}] ") for n, line in enumerate(lines, 1)), lines
+    links = [line.rsplit(" — ", 1)[1] for line in lines]
+    for link in links:
+        assert link.startswith(("http://localhost:8123/articles/", "https://evil.example/")), link
+        assert not any(bad in content.lower() for bad in ("javascript:", "data:", "vbscript:", "\u202e"))
+    query_id, = [link for link in links if link.startswith("http://localhost:8123/articles/a%3Fx%3D1%23frag/view?")]
+    assert any(link.startswith("http://localhost:8123/articles/..%2F..%2Fadmin%0A%5B8%5D%20forged/view?")
+               for link in links)
+    assert "https://evil.example/@trusted.example/news" in links
+    opened = client.get(query_id.removeprefix("http://localhost:8123"))
+    assert opened.status_code == 200 and "said 0" in opened.text
+
+
+def test_openai_sources_use_newsdesk_public_url_when_set(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    app = _corpus(tmp_path, fake_embedder, [{"doc_id": "2020/03/16/story", "title": "Harbour",
+                                             "text": "Harbour\n\nThe harbour reopened on Monday."}],
+                  public_url="https://news.example.org/desk/")
+    reply = TestClient(app, base_url="http://localhost").post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": "When did the harbour reopen?"}]}).json()
+    assert ("[1] Harbour — https://news.example.org/desk/articles/2020%2F03%2F16%2Fstory/view?start="
+            in reply["choices"][0]["message"]["content"])
+    assert Settings.from_env({"NEWSDESK_PUBLIC_URL": "https://n.example"}).public_url == "https://n.example"

@@ -101,7 +101,7 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
         return StreamingResponse((event.sse() for event in events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    app.include_router(openai_router(desk))
+    app.include_router(openai_router(desk, settings.public_url))
 
     @app.get("/articles/{article_id}", response_model=ArticleOut)
     def article(article_id: str) -> ArticleOut:

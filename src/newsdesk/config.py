@@ -19,6 +19,7 @@ ENVIRONMENT = {
     "batch_size": "NEWSDESK_BATCH_SIZE",
     "abstain_below": "NEWSDESK_ABSTAIN_BELOW",
     "api_token": "NEWSDESK_API_TOKEN",
+    "public_url": "NEWSDESK_PUBLIC_URL",
     "llm_url": "NEWSDESK_LLM_URL",
     "llm_model": "NEWSDESK_LLM_MODEL",
     "llm_timeout": "NEWSDESK_LLM_TIMEOUT",
@@ -49,6 +50,9 @@ class Settings:
     # own even odds; 0 answers whatever was found.
     abstain_below: float = 0.5
     api_token: str = ""
+    # The server's address as clients reach it (behind a proxy, say): the base of the article
+    # links in OpenAI replies; empty: the request's own base URL.
+    public_url: str = ""
     llm_url: str = ""  # an OpenAI-compatible API (…/v1) whose chat model writes the answers
     llm_model: str = ""  # the model name sent to it; empty for servers that hold one model
     llm_timeout: float = 30.0  # seconds before the extractive answer is given instead

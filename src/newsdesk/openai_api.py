@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Iterator, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .answers import Answer, Citation
 from .conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 from .index import IndexError_
+from .links import article_view_link, without_bidi_controls, web_url
 from .security import StrictJSONRoute
 from .service import Newsdesk
 from .streaming import AnswerPiece, CitationsEvent, DoneEvent
@@ -118,7 +119,8 @@ class ModelList(BaseModel):
     data: list[Model]
 
 
-def openai_router(desk: Newsdesk) -> APIRouter:
+def openai_router(desk: Newsdesk, public_url: str = "") -> APIRouter:
+    """The /v1 routes; the Sources links are absolute, from public_url or else the request's base URL."""
     router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], route_class=StrictJSONRoute)
     started = int(time.time())
 
@@ -128,20 +130,21 @@ def openai_router(desk: Newsdesk) -> APIRouter:
 
     @router.post("/chat/completions", response_model=ChatCompletion,
                  responses={200: {"content": {"text/event-stream": {}}}})
-    def chat_completions(request: ChatRequest):
+    def chat_completions(request: ChatRequest, http: Request):
         question, history = question_and_history(request.messages)
+        base_url = public_url or str(http.base_url)
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         try:
             if request.stream:
                 events = desk.ask_stream(question, history=history)
-                return StreamingResponse(_chunks(events, completion_id, created, request.model),
+                return StreamingResponse(_chunks(events, completion_id, created, request.model, base_url),
                                          media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache"})
             answer = desk.ask(question, history=history)
         except IndexError_ as error:
             raise HTTPException(503, str(error)) from None
         return ChatCompletion(id=completion_id, created=created, model=request.model,
-                              choices=[Choice(message=ChatResponseMessage(content=reply_text(answer)))],
+                              choices=[Choice(message=ChatResponseMessage(content=reply_text(answer, base_url)))],
                               citations=answer.citations, confidence=answer.confidence)
 
     return router
@@ -168,28 +171,31 @@ def _invalid_messages(message: str) -> RequestValidationError:
                                     "input": None}])
 
 
-def reply_text(answer: Answer) -> str:
-    return answer.answer + _tail(answer.note, answer.citations)
+def reply_text(answer: Answer, base_url: str = "") -> str:
+    return answer.answer + _tail(answer.note, answer.citations, base_url)
 
 
-def sources(citations: list[Citation]) -> str:
-    lines = [f"[{c.n}] {c.title} — {c.url or _article_view(c)}" for c in citations]
+def sources(citations: list[Citation], base_url: str = "") -> str:
+    """One line per citation: its title and a link a client can open, the article's own http(s)
+    URL or this server's page for it (absolute with base_url); a title or id cannot add lines."""
+    lines = [f"[{c.n}] {_one_line(c.title) or 'Untitled article'} — "
+             f"{web_url(c.url) or article_view_link(c.article_id, c.char_start, c.char_end, base_url)}"
+             for c in citations]
     return "Sources:\n" + "\n".join(lines) if lines else ""
 
 
-def _article_view(citation: Citation) -> str:
-    """The cited passage on this server's article page (relative: the client knows the host)."""
-    return f"/articles/{citation.article_id}/view?start={citation.char_start}&end={citation.char_end}"
+def _one_line(text: str) -> str:
+    return " ".join(without_bidi_controls(text).split())
 
 
-def _tail(note: str | None, citations: list[Citation]) -> str:
+def _tail(note: str | None, citations: list[Citation], base_url: str = "") -> str:
     parts = [f"Note: {note}"] if note else []
     if citations:
-        parts.append(sources(citations))
+        parts.append(sources(citations, base_url))
     return "".join(f"\n\n{part}" for part in parts)
 
 
-def _chunks(events, completion_id: str, created: int, model: str) -> Iterator[str]:
+def _chunks(events, completion_id: str, created: int, model: str, base_url: str = "") -> Iterator[str]:
     def chunk(delta: Delta, finish: Literal["stop"] | None = None,
               confidence: float | None = None) -> str:
         body = ChatCompletionChunk(id=completion_id, created=created, model=model,
@@ -207,7 +213,7 @@ def _chunks(events, completion_id: str, created: int, model: str) -> Iterator[st
             yield chunk(Delta(content=event.data.text))
         elif isinstance(event.data, DoneEvent):
             confidence = event.data.confidence
-            tail = _tail(event.data.note, citations)
+            tail = _tail(event.data.note, citations, base_url)
             if tail:
                 yield chunk(Delta(content=tail))
     yield chunk(Delta(), finish="stop", confidence=confidence)
