@@ -138,3 +138,43 @@ def test_openai_sources_use_newsdesk_public_url_when_set(tmp_path, fake_embedder
     assert ("[1] Harbour — https://news.example.org/desk/articles/2020%2F03%2F16%2Fstory/view?start="
             in reply["choices"][0]["message"]["content"])
     assert Settings.from_env({"NEWSDESK_PUBLIC_URL": "https://n.example"}).public_url == "https://n.example"
+
+
+SLASHED_IDS = ["2020/03/16/story", "world/a/view", "x y?z#w\nline", "../up"]
+
+
+def test_ids_with_slashes_open_on_a_real_server_from_the_links_the_pages_give(tmp_path, fake_embedder):
+    import http.client
+
+    from reliability_support import ThreadServer
+
+    from newsdesk.pages import article_link, latest_articles
+
+    app = _corpus(tmp_path, fake_embedder, [
+        {"doc_id": i, "title": f"Story {n}", "text": f"Story {n}\n\nThe harbour reopened, said {n}."}
+        for n, i in enumerate(SLASHED_IDS)])
+    desk = app.state.desk
+    server = ThreadServer(app)
+
+    def get(path: str) -> tuple[int, str, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", path)  # sent as written
+        response = connection.getresponse()
+        result = response.status, response.getheader("content-type"), response.read()
+        connection.close()
+        return result
+    try:
+        for n, article_id in enumerate(SLASHED_IDS):
+            encoded = article_view_link(article_id)
+            status, kind, body = get(encoded)
+            assert status == 200 and kind.startswith("text/html") and f"said {n}".encode() in body, encoded
+            status, kind, body = get(encoded.removesuffix("/view"))
+            assert status == 200 and json.loads(body)["id"] == article_id, encoded
+        citation = desk.ask("When did the harbour reopen?", 4).citations[0]
+        assert get(article_link(citation).split("#")[0])[0] == 200
+        assert all(get(summary.link)[0] == 200 for summary in latest_articles(desk.generation.articles.values()))
+        # written with bare slashes, as a person might type it
+        assert get("/articles/2020/03/16/story")[0] == get("/articles/2020/03/16/story/view")[0] == 200
+        assert get("/articles/2020%2F03%2F16%2Fnope/view")[0] == 404
+    finally:
+        server.stop()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.convertors import PathConvertor, register_url_convertor
 from pydantic import BaseModel, Field, field_validator
 
 from .answers import Answer
@@ -103,14 +105,6 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
 
     app.include_router(openai_router(desk, settings.public_url))
 
-    @app.get("/articles/{article_id}", response_model=ArticleOut)
-    def article(article_id: str) -> ArticleOut:
-        found = desk.article(article_id)
-        if found is None:
-            raise HTTPException(404, f"no article with id {article_id!r}")
-        return ArticleOut(id=found.id, title=found.title, text=found.text, url=found.url,
-                          published=found.published)
-
     @app.get("/health", response_model=HealthOut)
     def health() -> HealthOut:
         return HealthOut(**desk.health().__dict__)
@@ -178,19 +172,58 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
         return page(result=result, question=question, as_of=day, notice=notice,
                     earlier=carried[:-2], carried=pages.history_fields(carried))
 
-    @app.get("/articles/{article_id}/view", response_class=HTMLResponse)
+    # Ids may hold slashes (2020/03/16/story). Links encode them (%2F), but the server decodes
+    # the path before routing, so these routes take the rest of it and read the id from the raw
+    # path (requested_article). The view route comes first: the other would take /view too.
+    @app.get("/articles/{article_id:article_path}/view", response_class=HTMLResponse,
+             description="The article as a page. An id with slashes is sent encoded (%2F) or as is.")
     def article_page(request: Request, article_id: str,
                      start: Annotated[int | None, Query(ge=0, description="cited passage start")] = None,
                      end: Annotated[int | None, Query(ge=0, description="cited passage end")] = None,
                      sentence_start: Annotated[int | None, Query(ge=0, description="quoted sentence start")] = None,
                      sentence_end: Annotated[int | None, Query(ge=0, description="quoted sentence end")] = None):
+        article_id, wants_view = requested_article(request, article_id)
+        if not wants_view:  # /articles/a%2Fview: the JSON of the article whose id is a/view
+            return JSONResponse(article(request, article_id).model_dump())
         found = desk.article(article_id)
         if found is None:
             raise HTTPException(404, f"no article with id {article_id!r}")
         view = pages.article_view(found, (start, end), (sentence_start, sentence_end))
         return templates.TemplateResponse(request, "article.html", {"view": view, "health": desk.health()})
 
+    @app.get("/articles/{article_id:article_path}", response_model=ArticleOut,
+             description="The article. An id with slashes is sent encoded (%2F) or as is.")
+    def article(request: Request, article_id: str) -> ArticleOut:
+        article_id, _ = requested_article(request, article_id)
+        found = desk.article(article_id)
+        if found is None:
+            raise HTTPException(404, f"no article with id {article_id!r}")
+        return ArticleOut(id=found.id, title=found.title, text=found.text, url=found.url,
+                          published=found.published)
+
     return app
+
+
+class ArticlePath(PathConvertor):
+    """The rest of the path, newlines included (ids may hold any character)."""
+
+    regex = "(?s:.+)"
+
+
+register_url_convertor("article_path", ArticlePath())
+
+
+def requested_article(request: Request, decoded_id: str) -> tuple[str, bool]:
+    """(the article id, whether its page is asked for) as the client wrote the path: an id sent
+    as one encoded segment (slashes as %2F, as the pages link it) is taken whole, even one that
+    ends in /view; an id sent with bare slashes is what the route matched."""
+    raw = (request.scope.get("raw_path") or b"").decode("latin-1")
+    rest = raw[len(request.scope.get("root_path", "")):].removeprefix("/articles/")
+    wants_view = rest.endswith("/view") or (not raw and request.url.path.endswith("/view"))
+    segment = rest.removesuffix("/view") if wants_view else rest
+    if raw and segment and "/" not in segment:
+        return unquote(segment), wants_view
+    return decoded_id, wants_view
 
 
 def _answer(desk: Newsdesk, question: str, k: int, as_of: date | None = None,
