@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -610,3 +611,40 @@ def kill_and_recover(pristine: Path, clean: Path, work: Path, embedder,
     assert served_answer(work, embedder, 30)[1] == "art-0030"
     assert not list((work / "generations").glob(".tmp-*"))
     return landed
+
+
+# ---------------------------------------------------------------- small filesystems
+
+
+@contextmanager
+def small_filesystem(folder: Path, size_bytes: int):
+    """A tmpfs of size_bytes mounted at folder, for disk-full and read-only checks; skips the
+    test where this process may not mount (the same checks also run with a stubbed free-space
+    call and stubbed writes)."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or 'mount failed'})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def remount_read_only(folder: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)
+
+
+def fill_filesystem(folder: Path) -> Path:
+    """Write zeros into folder until its filesystem is full; the filler file, to remove later."""
+    filler = folder / "filler.bin"
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while handle.write(b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+    return filler

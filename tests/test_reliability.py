@@ -570,3 +570,137 @@ def test_serve_facing_a_damaged_generation_says_so_in_one_line_and_reports_it(tm
     said = [line for line in log.splitlines() if "damaged" in line]
     assert len(said) == 1 and "passages.npz" in said[0] and "newsdesk index --full" in said[0], log
     assert health["status"] == "no index" and "passages.npz" in health["problem"]
+
+
+# ---------------------------------------------------------------- 10. out of disk, read-only (issue 20)
+
+
+class _CountingEmbedder(FakeEmbedder):
+    def __init__(self):
+        super().__init__()
+        self.texts = 0
+
+    def embed(self, texts, progress=False):
+        self.texts += len(texts)
+        return super().embed(texts, progress=progress)
+
+
+def test_a_build_that_would_not_fit_is_refused_before_embedding_and_health_says_so(tmp_path, monkeypatch):
+    import newsdesk.index as index
+
+    seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
+    write_articles(seeds, synthetic_articles(range(20)))
+    settings = Settings(seeds=(seeds,), embeddings=embeddings, abstain_below=0.0)
+    build_index(settings, FakeEmbedder())
+    desk = Newsdesk(settings, embedder=FakeEmbedder())
+    served = desk.generation.name
+    write_articles(seeds, synthetic_articles(range(20, 400)))
+    monkeypatch.setattr(index, "_free_bytes", lambda folder: 900_000)
+    embedder = _CountingEmbedder()
+    with pytest.raises(index.DiskSpaceShort) as refused:
+        build_index(settings, embedder)
+    message = str(refused.value)
+    assert embedder.texts == 0  # refused before any embedding
+    assert f"not enough space in {embeddings}" in message and "878.9 KB is free" in message
+    assert "needs about" in message and "--embeddings" in message and "\n" not in message
+    assert index.current_name(embeddings) == served
+    health = desk.health()
+    assert health.status == "degraded" and health.generation == served
+    assert health.last_build_error == message and health.last_build_failed_at
+    assert desk.ask(synthetic_articles([3])[0].question).citations  # still answering
+    monkeypatch.setattr(index, "_free_bytes", lambda folder: 10**12)
+    assert build_index(settings, FakeEmbedder()).wrote
+    assert index.last_build_failure(embeddings) is None
+
+
+def test_a_build_that_fills_the_disk_removes_its_files_and_says_which_file(tmp_path, monkeypatch):
+    """A stubbed full disk (numpy's own words); the tmpfs test below fills a real one."""
+    import numpy as np
+
+    import newsdesk.index as index
+
+    seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
+    write_articles(seeds, synthetic_articles(range(10)))
+    settings = Settings(seeds=(seeds,), embeddings=embeddings, abstain_below=0.0)
+    build_index(settings, FakeEmbedder())
+    before = index_snapshot(embeddings)
+    write_articles(seeds, synthetic_articles(range(10, 30)))
+    real_save = np.save
+
+    def full_disk(path, array, *args, **kwargs):
+        if str(path).endswith("vectors.npy"):
+            index._free_bytes = lambda folder: 0
+            raise OSError(f"{array.nbytes} requested and {array.nbytes // 3} written")
+        return real_save(path, array, *args, **kwargs)
+    monkeypatch.setattr(np, "save", full_disk)
+    monkeypatch.setattr(index, "_free_bytes", lambda folder: 10**12)  # the estimate lets it through
+    with pytest.raises(index.DiskFull) as full:
+        build_index(settings, FakeEmbedder())
+    assert str(full.value).startswith("disk full while writing generations/.tmp-gen-000002-")
+    assert "vectors.npy in " + str(embeddings) in str(full.value)
+    assert list((embeddings / "generations").iterdir()) == [embeddings / "generations" / "gen-000001"]
+    assert sorted(p.name for p in embeddings.iterdir()) == [".lock", "CURRENT", "generations",
+                                                          index.LAST_BUILD]
+    assert_same_index(index_snapshot(embeddings), before)
+    monkeypatch.setattr(np, "save", real_save)
+    monkeypatch.setattr(index, "_free_bytes", lambda folder: 10**12)
+    assert build_index(settings, FakeEmbedder()).generation == "gen-000002"
+
+
+def test_on_a_small_filesystem_index_refuses_or_cleans_up_and_serve_goes_on(tmp_path):
+    """A real 3 MB tmpfs (skipped where mounting is not allowed): a second build that cannot fit
+    is refused in one line; one that the disk fills up while it writes removes its temporary
+    folder and says which file; the next build starts clean; read-only, index says so."""
+    from newsdesk.index import current_name, last_build_failure
+
+    from reliability_support import fill_filesystem, remount_read_only, small_filesystem
+
+    seeds = tmp_path / "seeds"
+    write_articles(seeds, synthetic_articles(range(20)))
+    with small_filesystem(tmp_path / "disk", 3 * 2**20) as disk:
+        embeddings = disk / "embeddings"
+        assert run_index(seeds, embeddings, fake=True).returncode == 0
+        write_articles(seeds, [a for a in synthetic_articles(range(20, 400))])
+        # 1. The estimate: 380 more articles of a few passages each do not fit in what is left.
+        (disk / "ballast.bin").write_bytes(b"\0" * (2 * 2**20))
+        refused = run_index(seeds, embeddings, fake=True)
+        assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"newsdesk: not enough space in {embeddings}" in refused.stderr
+        assert "is free" in refused.stderr and "--embeddings" in refused.stderr
+        assert current_name(embeddings) == "gen-000001"
+        (disk / "ballast.bin").unlink()
+        # 2. The estimate passes, then the disk fills while the generation is written.
+        trace = tmp_path / "trace"
+        probe = tmp_path / "probe"
+        assert run_index(seeds, probe, fake=True, trace=trace).returncode == 0
+        staging = next(n for n, op in enumerate(traced_operations(trace), 1) if "/.tmp-" in op)
+        resume = tmp_path / "resume"
+        writer = start_index(seeds, embeddings, fake=True, pause_at=staging + 1, resume_file=resume)
+        wait_for_lock_holder(embeddings, writer)
+        deadline = __import__("time").monotonic() + 60
+        while not list((embeddings / "generations").glob(".tmp-*")):
+            assert __import__("time").monotonic() < deadline
+        filler = fill_filesystem(disk)
+        resume.touch()
+        out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 1 and err.count("\n") == 1, err
+        assert err.startswith("newsdesk: disk full while writing generations/.tmp-gen-000002-"), err
+        assert f" in {embeddings} " in err and "Traceback" not in err
+        assert not list((embeddings / "generations").glob(".tmp-*"))  # the space is given back
+        assert current_name(embeddings) == "gen-000001"
+        assert "disk full while writing" in last_build_failure(embeddings)["error"]
+        settings = Settings(seeds=(seeds,), embeddings=embeddings)
+        health = Newsdesk(settings, embedder=FakeEmbedder()).health()
+        assert health.generation == "gen-000001" and "disk full" in health.problem
+        filler.unlink()
+        # 3. The next build starts clean and finishes.
+        done = run_index(seeds, embeddings, fake=True)
+        assert done.returncode == 0, done.stderr
+        assert current_name(embeddings) == "gen-000002" and last_build_failure(embeddings) is None
+        # 4. Read-only: serving works, indexing says so in one line.
+        remount_read_only(disk)
+        assert Newsdesk(settings, embedder=FakeEmbedder()).health().status == "ok"
+        read_only = run_index(seeds, embeddings, fake=True)
+        assert read_only.returncode == 1 and read_only.stderr.count("\n") == 1, read_only.stderr
+        assert f"newsdesk: {embeddings} is on a read-only file system" in read_only.stderr
+        assert "Errno" not in read_only.stderr

@@ -90,13 +90,14 @@ def _settings(args, **extra) -> Settings:
 
 def _index(args) -> int:
     from .embeddings import load_embedder
-    from .index import IndexError_, build_index, refuse_if_locked
+    from .index import IndexError_, build_index, refuse_if_locked, refuse_if_read_only
 
     settings = _settings(args, ray_address=args.ray or None)
     build = build_index
     if args.ray is not None or settings.ray_address:
         from .distributed import build_index_on_ray as build
     try:
+        refuse_if_read_only(settings.embeddings)
         refuse_if_locked(settings.embeddings)
         embedder = load_embedder(settings)
         report = build(settings, embedder, full=args.full, progress=not args.quiet,

@@ -13,6 +13,7 @@ and a killed build leaves only a temporary folder that the next build removes.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -113,6 +114,7 @@ def build_index(settings: Settings, embedder: Embedder, full: bool = False,
     root = Path(settings.embeddings)
     root.mkdir(parents=True, exist_ok=True)
     with write_lock(root):
+        _record_build_start(root)
         try:
             report = _build(root, settings, embedder, full, progress, log, chunk_and_embed)
         except Exception as error:
@@ -145,6 +147,7 @@ def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progr
         else:
             report.passages_total = len(previous.passage_rows)
             return report
+    _refuse_if_short_of_space(root, plan, previous, embedder.dimension, settings.index_type)
     fresh = chunk_and_embed or local_chunk_and_embed(embedder, progress)
     passages, vectors, sources = _assemble(plan, previous, chunker_settings, fresh,
                                            embedder.dimension, report)
@@ -157,40 +160,56 @@ def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progr
     return report
 
 
-LAST_BUILD = "last-build-failed.json"
+LAST_BUILD = "last-build.json"
+_STATUS_BYTES = 2048  # the status file keeps this size, so a full disk can still be told why
+
+
+def _record_build_start(root: Path) -> None:
+    """A status file of fixed size, written before anything else: the failure overwrites it in
+    place later, which needs no new space even when the disk has filled up by then."""
+    _write_status(root, {"state": "running", "pid": os.getpid(), "started_at": _now()}, create=True)
 
 
 def _record_build_failure(root: Path, error: Exception) -> None:
-    record = {"failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "error": " ".join(str(error).split())[:500] or type(error).__name__}
-    try:
-        pointer = root / f".{LAST_BUILD}.tmp"
-        pointer.write_text(json.dumps(record, ensure_ascii=False))
-        os.replace(pointer, root / LAST_BUILD)
-    except OSError:  # a full or read-only disk: the error itself is still raised and printed
-        pass
+    detail = " ".join(str(error).split()) or type(error).__name__
+    _write_status(root, {"state": "failed", "failed_at": _now(), "error": detail[:1500]})
 
 
 def _clear_build_failure(root: Path) -> None:
+    _write_status(root, {"state": "ok", "finished_at": _now()})
+
+
+def _write_status(root: Path, record: dict, create: bool = False) -> None:
+    data = json.dumps(record, ensure_ascii=True).encode()[:_STATUS_BYTES]
     try:
-        (root / LAST_BUILD).unlink()
-    except FileNotFoundError:
+        with open(root / LAST_BUILD, "r+b" if not create and (root / LAST_BUILD).exists() else "wb") as handle:
+            handle.write(data.ljust(_STATUS_BYTES))
+    except OSError:  # a read-only or (for a first build) full disk: the error is still raised
         pass
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def last_build_failure(root: Path) -> dict | None:
     """{"failed_at", "error"} when the last `newsdesk index` here failed, else None."""
     try:
-        record = json.loads((Path(root) / LAST_BUILD).read_text(encoding="utf-8"))
+        record = json.loads((Path(root) / LAST_BUILD).read_bytes())
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) else None
+    return record if isinstance(record, dict) and record.get("state") == "failed" else None
 
 
 @contextmanager
 def write_lock(root: Path) -> Iterator[None]:
     """One writer per embeddings folder; a second one is refused with a clear message."""
-    handle = open(root / ".lock", "a+")
+    try:
+        handle = open(root / ".lock", "a+")
+    except OSError as error:
+        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise IndexError_(_read_only_message(root, error)) from None
+        raise
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -218,6 +237,20 @@ def refuse_if_locked(root: Path) -> None:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise IndexLocked(_locked_message(root, handle.read())) from None
+
+
+def refuse_if_read_only(root: Path) -> None:
+    """Say at once, before seconds of model loading, that the folder cannot be written."""
+    root = Path(root)
+    folder = root if root.exists() else next((p for p in root.parents if p.exists()), Path("."))
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        raise IndexError_(_read_only_message(root, OSError(errno.EROFS, "")))
+
+
+def _read_only_message(root: Path, error: OSError) -> str:
+    what = "on a read-only file system" if error.errno == errno.EROFS else "not writable by this user"
+    return (f"{root} is {what}: `newsdesk index` cannot write there (`newsdesk serve` can still "
+            "serve it); index into a writable folder with --embeddings")
 
 
 def _locked_message(root: Path, holder: str) -> str:
@@ -358,6 +391,53 @@ def _lexical_index(passages: list[Passage], sources: np.ndarray,
     return LexicalIndex.from_counts(counts.with_rows(fresh, sources))
 
 
+class DiskSpaceShort(IndexError_):
+    """The new generation would not fit: refused before any embedding."""
+
+
+PASSAGE_CHARS_GUESS = 400  # fewer characters a passage than any real corpus: a generous estimate
+BYTES_A_PASSAGE_GUESS = 2048  # passages.npz and BM25 rows, when no previous generation says
+SPACE_MARGIN = 1.2
+
+
+def _refuse_if_short_of_space(root: Path, plan: list[_PlannedArticle], previous: _Previous | None,
+                              dimension: int, index_type: str) -> None:
+    """Refuse at once, not after an hour of embedding, when the new generation will not fit."""
+    need = estimated_generation_bytes(plan, previous, dimension, index_type)
+    free = _free_bytes(root)
+    if need <= free:
+        return
+    kept = [p.name for p in (root / GENERATIONS).glob("gen-*")] if (root / GENERATIONS).is_dir() else []
+    old = (f"; or remove old generations in {root / GENERATIONS} ({len(kept)} kept there for "
+           "replicas; the server needs only the one CURRENT names)" if len(kept) > 1 else "")
+    raise DiskSpaceShort(f"not enough space in {root}: the new index generation needs about "
+                         f"{_size(need)} and {_size(free)} is free; free some space, or index "
+                         f"into another folder with --embeddings{old}")
+
+
+def estimated_generation_bytes(plan: list[_PlannedArticle], previous: _Previous | None,
+                               dimension: int, index_type: str) -> int:
+    """What the new generation will take on disk, a little over: articles.jsonl from the texts,
+    the rest a passage at a time (from the previous generation's files where there is one)."""
+    known = previous.manifest["articles"] if previous is not None else {}
+    passages = text_bytes = 0
+    for planned in plan:
+        article = planned.article
+        text_bytes += len(article.text.encode("utf-8", "surrogatepass")) + len(article.title) * 3 + 300
+        entry = known.get(article.id) if planned.reuse else None
+        passages += (entry.get("passages", 1) if isinstance(entry, dict)
+                     else len(article.text) // PASSAGE_CHARS_GUESS + 1)
+    vector_bytes = 4 * dimension * (2 if index_type == "flat" else 3)  # vectors.npy + index.faiss
+    other = BYTES_A_PASSAGE_GUESS
+    if previous is not None and len(previous.passage_rows):
+        try:
+            files = [previous.folder / "passages.npz", *(previous.folder / "bm25").glob("*")]
+            other = max(sum(f.stat().st_size for f in files if f.is_file()) / len(previous.passage_rows), 64)
+        except OSError:
+            pass
+    return int(SPACE_MARGIN * (text_bytes + passages * (vector_bytes + other)) + (1 << 20))
+
+
 def local_chunk_and_embed(embedder: Embedder, progress: bool = False) -> ChunkAndEmbed:
     """Chunk and embed in this process, with the embedder's own tokenizer and model."""
     def run(articles: list[Article], settings: ChunkerSettings):
@@ -391,31 +471,92 @@ def _manifest(settings: Settings, embedder: Embedder, chunker: ChunkerSettings,
 def _write_generation(root: Path, manifest: dict, plan: list[_PlannedArticle],
                       passages: list[Passage], vectors: np.ndarray, lexical: LexicalIndex,
                       settings: Settings) -> str:
+    """Write the generation into a temporary folder, rename it, swap CURRENT. Any failure before
+    the swap removes what this build wrote, so the served generation and the disk stay as they
+    were; a full disk is said as such, with the file."""
     generations = root / GENERATIONS
     generations.mkdir(exist_ok=True)
     name = _next_generation_name(generations)
     manifest["generation"] = name
     staging = generations / f".tmp-{name}-{os.getpid()}"
-    staging.mkdir()
-    with open(staging / "articles.jsonl", "w", encoding="utf-8") as handle:
-        for planned in plan:
-            handle.write(json.dumps(planned.article.to_record(), ensure_ascii=False) + "\n")
-    _write_passage_rows(staging, passages)
-    np.save(staging / "vectors.npy", vectors)
-    import faiss
-
-    faiss.write_index(make_vector_index(vectors, settings.index_type), str(staging / "index.faiss"))
-    lexical.save(staging / "bm25")
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-    _sync_tree(staging)
-    os.rename(staging, generations / name)
-    _fsync_dir(generations)
     pointer = root / f".{CURRENT}.tmp"
-    pointer.write_text(name + "\n")
-    _fsync_file(pointer)
-    os.replace(pointer, root / CURRENT)
+    written: list[Path] = [staging]
+    writing = staging
+    try:
+        staging.mkdir()
+        writing = staging / "articles.jsonl"
+        with open(writing, "w", encoding="utf-8") as handle:
+            for planned in plan:
+                handle.write(json.dumps(planned.article.to_record(), ensure_ascii=False) + "\n")
+        writing = staging / "passages.npz"
+        _write_passage_rows(staging, passages)
+        writing = staging / "vectors.npy"
+        np.save(writing, vectors)
+        import faiss
+
+        writing = staging / "index.faiss"
+        faiss.write_index(make_vector_index(vectors, settings.index_type), str(writing))
+        writing = staging / "bm25"
+        lexical.save(writing)
+        writing = staging / "manifest.json"
+        writing.write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+        writing = staging
+        _sync_tree(staging)
+        os.rename(staging, generations / name)
+        written = [generations / name]
+        _fsync_dir(generations)
+        writing = root / CURRENT
+        written.append(pointer)
+        pointer.write_text(name + "\n")
+        _fsync_file(pointer)
+        os.replace(pointer, root / CURRENT)
+    except BaseException as error:
+        full = _disk_full(error, root)
+        for path in written:  # nothing of this build is served yet: give the space back
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if full:
+            raise DiskFull(f"disk full while writing {writing.relative_to(root)} in {root} "
+                           f"({_size(_free_bytes(root))} free now that this build's temporary "
+                           "files are removed); the served index is unchanged; free some space "
+                           "or index into another folder with --embeddings") from None
+        raise
     _fsync_dir(root)
     return name
+
+
+class DiskFull(IndexError_):
+    """The disk filled up while a build wrote (its temporary files are removed by then)."""
+
+
+def _disk_full(error: BaseException, root: Path) -> bool:
+    # numpy says "N requested and M written" and FAISS "write error", without an errno
+    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(error, (OSError, RuntimeError)):
+        try:
+            return _free_bytes(root) < FULL_BELOW_BYTES
+        except OSError:
+            return False
+    return False
+
+
+FULL_BELOW_BYTES = 1 << 20  # a write that failed with less than this free: the disk was full
+
+
+def _free_bytes(folder: Path) -> int:
+    """Bytes free to this user on the filesystem of folder (tests replace it)."""
+    return shutil.disk_usage(folder).free
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} TB"
 
 
 def lexical_texts(passages: Sequence[Passage]) -> list[str]:
