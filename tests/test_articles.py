@@ -150,3 +150,16 @@ def test_the_date_and_url_of_a_dated_file_reach_the_citations(settings, seeds, f
     article = desk.article(SEED_ID)
     assert "---" not in article.text and article.text == parse_article(SEED_ID, SEED.read_text()).text
     assert all(article.text[c.char_start:c.char_end] == c.text for c in answer.citations)
+
+
+def test_titles_are_capped_at_a_word(tmp_path):
+    from newsdesk.articles import MAX_TITLE_CHARS, read_articles
+
+    (tmp_path / "long.txt").write_text("word " * 1_000_000 + "\n\nThe body of the article.\n")
+    (tmp_path / "corpus.jsonl").write_text(json.dumps({"doc_id": "j", "title": "t" * 5_000_000,
+                                                       "text": "Body text."}) + "\n")
+    read = read_articles([tmp_path])
+    titles = {a.id: a.title for a in read.articles}
+    assert set(titles) == {"long", "j"}
+    assert all(len(t) <= MAX_TITLE_CHARS for t in titles.values())
+    assert titles["long"].endswith("word…") and titles["j"].endswith("t…")

@@ -73,6 +73,27 @@ def test_changing_a_chunker_setting_or_model_rebuilds_everything(settings, fake_
     assert report.new == 1 and "model changed" in report.rebuilt_reason
 
 
+def test_an_index_from_the_previous_chunker_keeps_serving_then_rebuilds_once(settings, fake_embedder):
+    """Version 2 of the chunker (a character cap, invisible characters as whitespace): an index
+    written by version 1 still loads, the next build re-embeds it all once, later ones are
+    incremental again."""
+    import json
+
+    from newsdesk.index import current_folder
+
+    build_index(settings, fake_embedder)
+    manifest_path = current_folder(settings.embeddings) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["chunker"] = {k: v for k, v in manifest["chunker"].items() if k != "passage_chars"}
+    manifest["chunker"]["version"] = 1
+    manifest_path.write_text(json.dumps(manifest))
+    assert load_generation(settings.embeddings).passages
+    report = build_index(settings, fake_embedder)
+    assert report.new == 1 and report.rebuilt_reason == "chunker changed"
+    again = build_index(settings, fake_embedder)
+    assert again.unchanged == 1 and again.passages_embedded == 0 and not again.rebuilt_reason
+
+
 def test_full_flag_re_embeds_everything(settings, fake_embedder):
     build_index(settings, fake_embedder)
     report = build_index(settings, fake_embedder, full=True)

@@ -263,3 +263,38 @@ def test_the_hint_without_javascript_says_how_to_send(chat):
     hint = re.search(r'<p class="composer-hint".*?</p>', chat.get("/").text, re.S).group(0)
     assert re.search(r'<span class="hint-keys" hidden>.*Enter', hint)  # only chat.js shows it
     assert "The arrow button sends the question" in hint
+
+
+def test_article_view_of_a_huge_article_is_bounded_and_keeps_the_cited_passage(tmp_path, fake_embedder):
+    from fastapi.testclient import TestClient
+
+    from newsdesk.api import create_app
+    from newsdesk.config import Settings
+    from newsdesk.index import build_index
+    from newsdesk.pages import VIEW_BLOCKS, VIEW_CHARS
+    from newsdesk.service import Newsdesk
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    paragraphs = [f"Paragraph {n} tells of harbour number {n}." for n in range(60_000)]
+    (seeds / "long.txt").write_text("A very long article\n\n" + "\n\n".join(paragraphs) + "\n")
+    (seeds / "blank.txt").write_text("Zero width\n\n" + "\u200b\n\n" * 500_000 + "The one real line.\n")
+    settings = Settings(seeds=(seeds,), embeddings=tmp_path / "embeddings")
+    build_index(settings, fake_embedder)
+    desk = Newsdesk(settings, embedder=fake_embedder)
+    article = desk.article("long")
+    cited = article.text.index(paragraphs[40_000])
+    view = article_view(article, (cited, cited + len(paragraphs[40_000])))
+    assert view.cited and view.shown and view.shown[0] <= cited < view.shown[1]
+    assert view.shown[1] - view.shown[0] <= VIEW_CHARS and len(view.blocks) <= VIEW_BLOCKS
+    client = TestClient(create_app(settings, desk, watch=False))
+    page = client.get(f"/articles/long/view?start={cited}&end={cited + 10}")
+    assert page.status_code == 200 and len(page.content) < 2 * VIEW_CHARS
+    assert "This article is long" in page.text, page.text[:3000]
+    assert "tells of harbour number 40000." in page.text and "number 39990." in page.text
+    blank = client.get("/articles/blank/view")
+    assert blank.status_code == 200 and len(blank.content) < 20_000
+    assert blank.text.count("<p>") <= 3 and "The one real line." in blank.text
+    assert desk.article("blank").paragraphs() == [(desk.article("blank").text.index("The one"),
+                                                   len(desk.article("blank").text))]
+    assert len(client.get("/").content) < 50_000

@@ -20,7 +20,26 @@ CORPUS_SUFFIXES = (".jsonl", ".jsonl.gz")
 MAX_ARTICLE_BYTES = 5 * 1024 * 1024
 MAX_ID_LENGTH = 200
 
-_BLANK_LINES = re.compile(r"\n[ \t]*\n")
+# Characters that show nothing: zero-width spaces and joiners, the word joiner, the BOM, the soft
+# hyphen, bidi marks and isolates. Finding blocks and sentences counts them as whitespace, so a
+# "paragraph" of nothing but these is no paragraph.
+INVISIBLE = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+_BLANK_LINES = re.compile(f"\\n(?:[ \\t{INVISIBLE}]*\\n)+")  # runs of them: one match
+MAX_TITLE_CHARS = 300  # a title is a line, not a page: longer ones are cut at a word
+
+
+def is_blank(character: str) -> bool:
+    return character.isspace() or character in INVISIBLE
+
+
+def capped_title(title: str) -> str:
+    """The title, cut at a word with an ellipsis when it is over MAX_TITLE_CHARS."""
+    if len(title) <= MAX_TITLE_CHARS:
+        return title
+    cut = title.rfind(" ", MAX_TITLE_CHARS // 2, MAX_TITLE_CHARS)
+    return title[:cut if cut > 0 else MAX_TITLE_CHARS - 1].rstrip() + "…"
+
+
 # Metadata at the top of a .txt/.md article: a front-matter block between two "---" lines, or
 # "Published: ..." / "URL: ..." lines among the first few lines (README, "What it reads").
 _FENCE = re.compile(r"---[ \t]*")
@@ -248,9 +267,9 @@ def parse_article(article_id: str, text: str, source: str = "", markdown: bool =
     first_line = text[: len(text) - len(text.lstrip())].count("\n") + 1  # for messages
     metadata, text = split_metadata(normalise_text(text), first_line)
     article = _parse_layout(article_id, text, source, markdown)
-    if metadata.title and metadata.title != article.title:
+    if metadata.title and capped_title(metadata.title) != article.title:
         # The title is only in the front matter: every line of the text is body.
-        article = Article(id=article_id, title=metadata.title, text=text, source=source)
+        article = Article(id=article_id, title=capped_title(metadata.title), text=text, source=source)
     if metadata.published or metadata.url:
         article = dataclasses.replace(article, published=metadata.published, url=metadata.url)
     return article
@@ -339,6 +358,7 @@ def _parse_layout(article_id: str, text: str, source: str, markdown: bool) -> Ar
     title = text[blocks[0][0]:first_line_end].strip() if blocks else ""
     if markdown:
         title = title.lstrip("#").strip()
+    title = capped_title(title)
     if _follows_seed_layout(text, blocks):
         standfirst, tags, caption = (text[s:e] for s, e in blocks[1:4])
         return Article(
@@ -363,11 +383,13 @@ def _blocks(text: str) -> list[tuple[int, int]]:
     spans, position = [], 0
     for match in list(_BLANK_LINES.finditer(text)) + [None]:
         end = match.start() if match else len(text)
-        chunk = text[position:end]
-        stripped = chunk.strip()
-        if stripped:
-            start = position + chunk.index(stripped[0])
-            spans.append((start, start + len(stripped)))
+        left, right = position, end
+        while left < right and is_blank(text[left]):
+            left += 1
+        while right > left and is_blank(text[right - 1]):
+            right -= 1
+        if right > left:
+            spans.append((left, right))
         if match:
             position = match.end()
     return spans
@@ -449,7 +471,7 @@ def _article_from_line(line: bytes, path: Path, number: int, problems: list[Inpu
         return None
     return Article(
         id=str(doc_id).strip(),
-        title=title.strip(),
+        title=capped_title(title.strip()),
         text=text,  # verbatim: the corpus's own character offsets must stay valid
         url=url,
         published=published,

@@ -46,6 +46,11 @@ class ArticleView:
     original_url: str  # the article's own URL when it is a web address, else ""
     cited: bool  # whether a passage is highlighted
     quoted: bool  # whether the answer's sentence is highlighted in it
+    shown: Span | None = None  # the characters shown when the article is too long to show whole
+
+    @property
+    def length(self) -> int:
+        return len(self.article.text)
 
 
 @dataclass(frozen=True)
@@ -55,16 +60,47 @@ class AnswerPart:
     sentence: str = ""  # for a marker: the answer sentence it stands after
 
 
+VIEW_CHARS = 100_000  # a longer article is shown in part, from a little before what is cited
+VIEW_BLOCKS = 1_000  # and so is one of more paragraphs than this
+
+
 def article_view(article: Article, passage: Span | None, sentence: Span | None = None) -> ArticleView:
-    """The article split into readable blocks, the cited passage and the quoted sentence marked."""
+    """The article split into readable blocks, the cited passage and the quoted sentence marked;
+    a very long one only in part (VIEW_CHARS, VIEW_BLOCKS), so no page costs more than that."""
     passage, sentence = _valid(passage), _valid(sentence)
+    spans, shown = _shown_spans(_article_spans(article), (passage or sentence or (0, 0))[0],
+                                len(article.text))
     blocks = [Block(kind, _pieces(article.text, start, end, passage, sentence))
-              for kind, start, end in _article_spans(article)]
+              for kind, start, end in spans]
     blocks = _anchor_first(blocks, "sentence" if sentence else "passage")
     return ArticleView(article, tuple(blocks), published_label(article.published),
                        domain_of(article.url), web_url(article.url),
                        any(p.anchor for b in blocks for p in b.pieces),
-                       any(p.mark == "sentence" for b in blocks for p in b.pieces))
+                       any(p.mark == "sentence" for b in blocks for p in b.pieces), shown)
+
+
+def _shown_spans(spans: list[tuple[str, int, int]], focus: int,
+                 length: int) -> tuple[list[tuple[str, int, int]], Span | None]:
+    """The blocks to show: all of them, or (over VIEW_CHARS characters or VIEW_BLOCKS blocks)
+    a run of them from a little before focus, the last cut to fit; and the characters that run
+    covers, None when it is everything."""
+    if sum(end - start for _, start, end in spans) <= VIEW_CHARS and len(spans) <= VIEW_BLOCKS:
+        return spans, None
+    first = next((n for n, (_, _, end) in enumerate(spans) if end > focus), 0)
+    lead, back = 0, 0  # a little of what comes before the cited passage, for context
+    while first > 0 and lead < VIEW_CHARS // 10 and back < VIEW_BLOCKS // 10:
+        first, back = first - 1, back + 1
+        lead += spans[first][2] - spans[first][1]
+    shown, left = [], VIEW_CHARS
+    for kind, start, end in spans[first:first + VIEW_BLOCKS]:
+        if left <= 0:
+            break
+        if not shown and end - start > left:  # one huge block: from a little before focus
+            start = max(start, min(focus, end) - VIEW_CHARS // 10)
+        end = min(end, start + left)
+        shown.append((kind, start, end))
+        left -= end - start
+    return shown, ((shown[0][1], shown[-1][2]) if shown else (0, 0))
 
 
 def _valid(span: Span | None) -> Span | None:

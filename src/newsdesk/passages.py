@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .articles import Article, _blocks
+from .articles import INVISIBLE, Article, _blocks, is_blank
 
 # Token start offsets of a text, from the embedder's own tokenizer, so budgets are exact.
 TokenOffsets = Callable[[Sequence[str]], list[list[int]]]
@@ -18,7 +18,7 @@ _ABBREVIATIONS = {
     "sr", "inc", "co", "corp", "ltd", "vs", "no", "prof", "rev", "ft", "mt", "jan", "feb", "aug",
     "sept", "sep", "oct", "nov", "dec", "u.s", "u.k", "u.n", "d.c", "e.g", "i.e", "a.m", "p.m", "etc",
 }
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+|\n+")
+_SENTENCE_END = re.compile(f"[.!?][\"'”’)\\]]*[\\s{INVISIBLE}]+|\\n+")
 _TITLE_TOKENS_MAX = 48
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
@@ -28,10 +28,15 @@ class ChunkerSettings:
     passage_tokens: int = 200  # budget for title + passage, within the model's window
     overlap_sentences: int = 1
     model_max_tokens: int = 256
+    # A character cap as well: a 27,000-character "word" is one [UNK] token to the model, and
+    # without it one passage (and every answer citing it) could be megabytes.
+    passage_chars: int = 2000
 
     def as_dict(self) -> dict:
+        # version 2: passage_chars, and invisible characters count as whitespace
         return {"passage_tokens": self.passage_tokens, "overlap_sentences": self.overlap_sentences,
-                "model_max_tokens": self.model_max_tokens, "version": 1}
+                "model_max_tokens": self.model_max_tokens, "passage_chars": self.passage_chars,
+                "version": 2}
 
 
 @dataclass(frozen=True)
@@ -64,16 +69,16 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
 def _is_abbreviation(text: str, sentence_start: int, dot: int) -> bool:
     word_start = dot
-    while word_start > sentence_start and not text[word_start - 1].isspace():
+    while word_start > sentence_start and not is_blank(text[word_start - 1]):
         word_start -= 1
     word = text[word_start:dot].lower().strip("(\"'“‘")
     return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 
 
 def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
+    while start < end and is_blank(text[start]):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and is_blank(text[end - 1]):
         end -= 1
     if end > start:
         spans.append((start, end))
@@ -109,7 +114,8 @@ class Chunker:
         chunks = []
         for region in content_regions(article):
             units = self._units(article, region, token_starts, budget)
-            chunks.extend(_pack(units, budget, self.settings.overlap_sentences))
+            chunks.extend(_pack(units, budget, self.settings.overlap_sentences,
+                                self.settings.passage_chars))
         return [
             Passage(
                 passage_id=f"{article.id}#{n}", article_id=article.id, title=article.title,
@@ -124,14 +130,17 @@ class Chunker:
 
     def _units(self, article: Article, region: tuple[int, int], token_starts: list[int],
                budget: int) -> list[tuple[int, int, int]]:
-        """Sentences as (start, end, tokens); a sentence longer than the budget is cut at tokens."""
+        """Sentences as (start, end, tokens); a sentence over the budget is cut at tokens, and
+        one over the character cap at characters."""
         units = []
+        cap = self.settings.passage_chars
         for start, end in sentence_spans(article.text, *region):
             count = _tokens_between(token_starts, start, end)
-            if count <= budget:
-                units.append((start, end, count))
-            else:
-                units.extend(_cut_long_sentence(article.text, token_starts, start, end, budget))
+            pieces = ([(start, end, count)] if count <= budget
+                      else _cut_long_sentence(article.text, token_starts, start, end, budget))
+            for piece in pieces:
+                units.extend([piece] if piece[1] - piece[0] <= cap
+                             else _cut_at_chars(article.text, token_starts, piece[0], piece[1], cap))
         return units
 
 
@@ -161,13 +170,37 @@ def _cut_long_sentence(text: str, token_starts: list[int], start: int, end: int,
     return pieces
 
 
-def _pack(units: list[tuple[int, int, int]], budget: int, overlap: int) -> list[tuple[int, int]]:
-    """Greedily fill passages with whole sentences, repeating the last `overlap` sentences."""
+def _cut_at_chars(text: str, token_starts: list[int], start: int, end: int, cap: int):
+    """(start, end, tokens) pieces of text[start:end] of at most cap characters, cut at
+    whitespace where there is some in the second half of a piece."""
+    pieces = []
+    while start < end:
+        stop = min(start + cap, end)
+        if stop < end:
+            space = max(text.rfind(" ", start + cap // 2, stop), text.rfind("\n", start + cap // 2, stop))
+            if space > start:
+                stop = space
+        left, right = start, stop
+        while left < right and is_blank(text[left]):
+            left += 1
+        while right > left and is_blank(text[right - 1]):
+            right -= 1
+        if right > left:
+            pieces.append((left, right, _tokens_between(token_starts, left, right)))
+        start = stop
+    return pieces
+
+
+def _pack(units: list[tuple[int, int, int]], budget: int, overlap: int,
+          chars: int = 2000) -> list[tuple[int, int]]:
+    """Greedily fill passages with whole sentences, repeating the last `overlap` sentences;
+    a passage stays within both the token budget and `chars` characters."""
     chunks: list[tuple[int, int]] = []
     i = 0
     while i < len(units):
         j, used = i, 0
-        while j < len(units) and used + units[j][2] <= budget:
+        while (j < len(units) and used + units[j][2] <= budget
+               and units[j][1] - units[i][0] <= chars):
             used += units[j][2]
             j += 1
         j = max(j, i + 1)
