@@ -34,6 +34,19 @@ def _no_user_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _test_client_as_localhost(monkeypatch):
+    """TestClient's default Host, `testserver`, is a name newsdesk refuses (DNS rebinding,
+    security.py): tests talk to the app as http://localhost, as a browser on this machine does."""
+    from starlette.testclient import TestClient
+
+    original = TestClient.__init__
+
+    def init(self, app, base_url: str = "http://localhost", *args, **kwargs):
+        original(self, app, base_url, *args, **kwargs)
+    monkeypatch.setattr(TestClient, "__init__", init)
+
+
 @pytest.fixture
 def seeds(tmp_path) -> Path:
     folder = tmp_path / "seeds"

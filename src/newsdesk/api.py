@@ -21,7 +21,7 @@ from .conversation import MAX_HISTORY_TURNS, Turn
 from . import pages
 from .index import IndexError_
 from .openai_api import openai_router
-from .security import SafetyLayer, StrictJSONRoute, validation_error_response
+from .security import SafetyLayer, StrictJSONRoute, served_hosts, validation_error_response
 from .service import Newsdesk
 
 MAX_QUESTION_CHARS = 2000
@@ -86,7 +86,8 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
     app.mount("/static", StaticFiles(directory=str(WEB_ROOT / "static")), name="static")
 
     # Token, 413 and safety headers for every route, including ones added later (security.py).
-    app.add_middleware(SafetyLayer, token=settings.api_token)
+    app.add_middleware(SafetyLayer, token=settings.api_token,
+                       hosts=served_hosts(settings.host, settings.allowed_hosts))
 
     @app.post("/ask", response_model=Answer)
     def ask(request: AskRequest) -> Answer:

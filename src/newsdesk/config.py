@@ -20,6 +20,7 @@ ENVIRONMENT = {
     "abstain_below": "NEWSDESK_ABSTAIN_BELOW",
     "api_token": "NEWSDESK_API_TOKEN",
     "public_url": "NEWSDESK_PUBLIC_URL",
+    "allowed_hosts": "NEWSDESK_ALLOWED_HOSTS",
     "llm_url": "NEWSDESK_LLM_URL",
     "llm_model": "NEWSDESK_LLM_MODEL",
     "llm_timeout": "NEWSDESK_LLM_TIMEOUT",
@@ -53,6 +54,9 @@ class Settings:
     # The server's address as clients reach it (behind a proxy, say): the base of the article
     # links in OpenAI replies; empty: the request's own base URL.
     public_url: str = ""
+    # Host names answered besides loopback names and IP addresses (comma-separated,
+    # `*.example.org`, `*`): other names are refused, against DNS rebinding (security.py).
+    allowed_hosts: str = ""
     llm_url: str = ""  # an OpenAI-compatible API (…/v1) whose chat model writes the answers
     llm_model: str = ""  # the model name sent to it; empty for servers that hold one model
     llm_timeout: float = 30.0  # seconds before the extractive answer is given instead

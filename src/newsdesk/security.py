@@ -151,6 +151,46 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# Names that always mean this machine (RFC 6761). With IP addresses, the hosts a loopback
+# server answers to by default: a page on another site can make its own name resolve to
+# 127.0.0.1 (DNS rebinding), but its requests then carry that name, and are refused.
+LOOPBACK_NAMES = ("localhost", "*.localhost")
+
+
+def served_hosts(bind_host: str, allowed: str = "") -> tuple[str, ...]:
+    """The Host names answered: loopback names, the name served on and NEWSDESK_ALLOWED_HOSTS
+    (comma-separated; `*.example.org` for its subdomains, `*` for any)."""
+    listed = [name.strip().lower().rstrip(".") for name in allowed.split(",") if name.strip()]
+    return tuple(dict.fromkeys([*LOOPBACK_NAMES, bind_host.lower().strip("[]"), *listed]))
+
+
+def host_of(host_header: str) -> str:
+    """The host of a Host header, without port, brackets or a final dot, lower case."""
+    host = host_header.strip().lower()
+    if host.count(":") > 1 and not host.startswith("["):  # an IPv6 address without brackets
+        return host
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    name, _, port = host.rpartition(":")
+    if name and (port.isdigit() or not port):
+        host = name
+    return host.rstrip(".")
+
+
+def host_accepted(host_header: str, served: tuple[str, ...]) -> bool:
+    """True for an IP address (DNS rebinding needs a name), or a name among the served ones.
+    A request without Host (no browser sends one) is let through."""
+    host = host_of(host_header)
+    if not host_header or "*" in served:
+        return True
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return any(host == name or (name.startswith("*.") and host.endswith(name[1:])) for name in served)
+
+
 def exposure_warning(host: str, token: str) -> str | None:
     """What `newsdesk serve` says when it listens beyond this machine without a token."""
     if is_loopback(host) or token:
@@ -160,28 +200,37 @@ def exposure_warning(host: str, token: str) -> str | None:
 
 
 class SafetyLayer:
-    """ASGI middleware: token check, 413 for bodies over the limit (declared or chunked), and
-    nosniff, no-referrer and a same-origin-only Content-Security-Policy on every response."""
+    """ASGI middleware: Host check (a 400 for names not served), token check, 413 for bodies
+    over the limit (declared or chunked), and nosniff, no-referrer and a same-origin-only
+    Content-Security-Policy on every response."""
 
-    def __init__(self, app, token: str = "", max_body_bytes: int = MAX_BODY_BYTES):
+    def __init__(self, app, token: str = "", max_body_bytes: int = MAX_BODY_BYTES,
+                 hosts: tuple[str, ...] = served_hosts("127.0.0.1")):
         self.app = app
         self.token = token
         self.max_body_bytes = max_body_bytes
+        self.hosts = hosts
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = {name.lower(): value for name, value in scope["headers"]}
+        host = headers.get(b"host", b"").decode("latin-1")
+        known_host = host_accepted(host, self.hosts)
         allowed = not self.token or not needs_token(scope["path"]) or token_accepted(
             headers.get(b"authorization", b"").decode("latin-1"), self.token)
         if scope["type"] == "websocket":
-            if allowed:
+            if allowed and known_host:
                 await self.app(scope, receive, send)
             else:  # closing before accepting refuses the handshake (403)
                 await send({"type": "websocket.close", "code": 1008})
             return
         send = _with_safety_headers(send)
+        if not known_host:
+            await _refuse(send, 400, f"this server does not answer to the host {host_of(host)!r}; "
+                          "add it to NEWSDESK_ALLOWED_HOSTS to serve it")
+            return
         if not allowed:
             await _refuse(send, 401, "missing or wrong bearer token",
                           {"www-authenticate": "Bearer"})
