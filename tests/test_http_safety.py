@@ -85,3 +85,20 @@ def test_websockets_from_a_rebound_name_are_refused(tmp_path, seeds, fake_embedd
         with TestClient(app).websocket_connect("ws://evil.example/echo"):
             pass
     assert refused.value.code == 1008
+
+
+# ---------------------------------------------------------------- /docs
+
+
+def test_no_blank_docs_page_and_the_api_description_stays_open(tmp_path, seeds, fake_embedder):
+    """/docs and /redoc need a CDN script the CSP refuses, so they are gone; /openapi.json stays,
+    open without the token, and no page of the app loads anything from outside."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(_app(tmp_path, seeds, fake_embedder, api_token="t0ken"))
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert client.get(path, headers={"Authorization": "Bearer t0ken"}).status_code == 404, path
+    description = client.get("/openapi.json")
+    assert description.status_code == 200 and "/ask" in description.json()["paths"]
+    page = client.get("/", headers={"Authorization": "Bearer t0ken"}).text
+    assert "cdn." not in page and "https://" not in page.split("<body")[0]

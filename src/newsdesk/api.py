@@ -73,7 +73,9 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
     desk = desk or Newsdesk(settings)
     if watch:
         desk.watch()
-    app = FastAPI(title="newsdesk", version="0.1.0",
+    # No /docs or /redoc: Swagger UI and ReDoc load their scripts from a CDN (unreachable offline,
+    # and refused by the Content-Security-Policy); /openapi.json describes the API.
+    app = FastAPI(title="newsdesk", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Questions over a folder of news articles, answered with cited passages.")
     app.state.desk = desk
     app.router.route_class = StrictJSONRoute  # NaN, 1e400 and lone surrogates get a 422 (security.py)

@@ -35,7 +35,7 @@ SAFETY_HEADERS = {
 }
 # With a token set these stay open: a load balancer's health check, the stylesheet and icons,
 # and the API's description (no data in any of them).
-OPEN_PATHS = ("/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+OPEN_PATHS = ("/health", "/openapi.json")
 OPEN_PREFIXES = ("/static/",)
 
 
