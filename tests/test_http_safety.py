@@ -22,13 +22,14 @@ def _app(tmp_path, seeds, fake_embedder, **changes):
     return create_app(settings, Newsdesk(settings, embedder=fake_embedder), watch=False)
 
 
-def _get(port: int, path: str, headers: dict[str, str] | None = None, host: str | None = None):
-    """A GET sent as written: the Host header too (http.client would add its own)."""
+def _get(port: int, path: str, headers: list[tuple[str, str | bytes]] | None = None, host: str | None = None):
+    """A GET sent as written: the Host header too (http.client would add its own), headers as
+    (name, value) pairs (a name may repeat; a bytes value goes as is)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     connection.putrequest("GET", path, skip_host=host is not None)
     if host is not None:
         connection.putheader("Host", host)
-    for name, value in (headers or {}).items():
+    for name, value in headers or []:
         connection.putheader(name, value)
     connection.endheaders()
     response = connection.getresponse()
@@ -60,7 +61,7 @@ def test_a_rebound_name_is_refused_and_loopback_names_and_addresses_are_answered
         for host in ("evil.example", f"evil.example:{server.port}", "127.0.0.1.evil.example", "localhost.evil"):
             status, headers, body = _get(server.port, "/health", host=host)
             assert status == 400 and b"NEWSDESK_ALLOWED_HOSTS" in body, host
-            assert all(headers.get(name.title()) or headers.get(name) for name in SAFETY_HEADERS), headers
+            assert all(name in {k.lower() for k in headers} for name in SAFETY_HEADERS), headers
             assert _get(server.port, "/", host=host)[0] == 400
         for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", "[::1]", "news.example.org"):
             assert _get(server.port, "/health", host=host)[0] == 200, host
@@ -102,3 +103,29 @@ def test_no_blank_docs_page_and_the_api_description_stays_open(tmp_path, seeds, 
     assert description.status_code == 200 and "/ask" in description.json()["paths"]
     page = client.get("/", headers={"Authorization": "Bearer t0ken"}).text
     assert "cdn." not in page and "https://" not in page.split("<body")[0]
+
+
+# ---------------------------------------------------------------- the token's edge cases
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_two_authorization_headers_are_refused(
+        tmp_path, seeds, fake_embedder):
+    token = "t\u00f6k\u20acn-42"  # non-ASCII: sent UTF-8 encoded, as the README says
+    server = ThreadServer(_app(tmp_path, seeds, fake_embedder, api_token=token))
+    utf8 = token.encode("utf-8")
+    try:
+        def status(*values) -> int:
+            return _get(server.port, "/articles/nope", [("Authorization", v) for v in values])[0]
+        for value in (b"Bearer " + utf8, b"bearer " + utf8, b"BEARER " + utf8, b"Bearer   " + utf8 + b"  "):
+            assert status(value) == 404, value  # past the token: no such article
+        for value in (b"Bearer " + token.encode("latin-1", "replace"), b"Basic " + utf8, b"Bearerx " + utf8,
+                      utf8, b"Bearer " + utf8 + b"x", b"Bearer", b""):
+            assert status(value) == 401, value
+        for values in ((b"Bearer " + utf8, b"Bearer wrong"), (b"Bearer wrong", b"Bearer " + utf8),
+                       (b"Bearer " + utf8, b"Bearer " + utf8)):
+            code, headers, body = _get(server.port, "/articles/nope", [("Authorization", v) for v in values])
+            assert code == 400 and b"more than one Authorization header" in body
+            assert all(name.lower() in {k.lower() for k in headers} for name in SAFETY_HEADERS)
+        assert _get(server.port, "/health", [("Authorization", "Bearer a"), ("Authorization", "Bearer b")])[0] == 400
+    finally:
+        server.stop()

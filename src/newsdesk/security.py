@@ -131,11 +131,17 @@ async def validation_error_response(request: Request, error: RequestValidationEr
     return JSONResponse(status_code=422, content={"detail": readable(jsonable_encoder(details))})
 
 
-def token_accepted(authorization: str, token: str) -> bool:
-    """True when no token is configured or the header is exactly `Bearer <token>`."""
+def token_accepted(authorization: bytes | str, token: str) -> bool:
+    """True when no token is configured or the header is `Bearer <token>`: the scheme in any
+    case (RFC 9110), the token exactly, compared as UTF-8 bytes (so a non-ASCII token matches
+    a client that sends it UTF-8 encoded; ASCII tokens are the safe choice)."""
     if not token:
         return True
-    return hmac.compare_digest(authorization.encode("utf-8", "replace"), f"Bearer {token}".encode())
+    if isinstance(authorization, str):
+        authorization = authorization.encode("utf-8", "surrogateescape")
+    scheme, _, credentials = authorization.strip(b" \t").partition(b" ")
+    right_scheme = scheme.lower() == b"bearer"
+    return hmac.compare_digest(credentials.lstrip(b" "), token.encode("utf-8")) and right_scheme
 
 
 def needs_token(path: str) -> bool:
@@ -218,8 +224,10 @@ class SafetyLayer:
         headers = {name.lower(): value for name, value in scope["headers"]}
         host = headers.get(b"host", b"").decode("latin-1")
         known_host = host_accepted(host, self.hosts)
-        allowed = not self.token or not needs_token(scope["path"]) or token_accepted(
-            headers.get(b"authorization", b"").decode("latin-1"), self.token)
+        # Two Authorization headers are refused: servers and proxies disagree on which one wins.
+        single = sum(name.lower() == b"authorization" for name, _ in scope["headers"]) <= 1
+        allowed = not self.token or (single and (not needs_token(scope["path"]) or token_accepted(
+            headers.get(b"authorization", b""), self.token)))
         if scope["type"] == "websocket":
             if allowed and known_host:
                 await self.app(scope, receive, send)
@@ -230,6 +238,9 @@ class SafetyLayer:
         if not known_host:
             await _refuse(send, 400, f"this server does not answer to the host {host_of(host)!r}; "
                           "add it to NEWSDESK_ALLOWED_HOSTS to serve it")
+            return
+        if not allowed and not single:
+            await _refuse(send, 400, "more than one Authorization header")
             return
         if not allowed:
             await _refuse(send, 401, "missing or wrong bearer token",
