@@ -2,7 +2,8 @@
 
 Questions and labels (1: the articles answer it, 0: they don't):
 - RealTimeQA dev, over its corpus, asked with each question's date as as_of: 1;
-- the SQuAD 2.0 sample over its paragraphs: 1 when answerable, 0 when not;
+- the SQuAD 2.0 sample over its paragraphs: 1 when answerable; the unanswerable ones are
+  scored but left out of the fit (coverage.py says why);
 - off-corpus: the same SQuAD questions over the RealTimeQA corpus (Wikipedia facts asked of
   news): 0.
 Each question's Evidence is measured through the /ask code path once (cached in
@@ -24,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from newsdesk.answers import retrieve
-from newsdesk.coverage import Evidence
 from newsdesk.evaluation import index_corpus, read_questions, default_embeddings_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def measure() -> list[dict]:
             found = retrieve(question.question, retriever, k=10, abstain_below=0.0, as_of=as_of)
             covered = question.answerable and label_set != "off-corpus"
             rows.append({"set": label_set, "id": question.id, "covered": int(covered),
-                         "evidence": found.evidence.as_list()})
+                         "evidence": found.evidence.model_inputs()})
     return rows
 
 
@@ -81,11 +81,13 @@ def predict(beta: np.ndarray, features: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(beta[0] + features @ beta[1:])))
 
 
-def set_weights(sets: np.ndarray) -> np.ndarray:
-    """Each set weighs the same in total, so the 191 off-corpus questions don't outvote the rest."""
+def set_weights(sets: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each set (SQuAD's answerable apart) weighs the same in total, so the 191 off-corpus
+    questions don't outvote the 89 answerable SQuAD ones."""
+    groups = np.array([f"{s}-{int(l)}" for s, l in zip(sets, labels)])
     weights = np.ones(len(sets))
-    for name in set(sets):
-        weights[sets == name] = len(sets) / (len(set(sets)) * (sets == name).sum())
+    for name in set(groups):
+        weights[groups == name] = len(groups) / (len(set(groups)) * (groups == name).sum())
     return weights
 
 
@@ -112,25 +114,27 @@ def main(argv: list[str] | None = None) -> int:
     sets = np.array([r["set"] for r in rows])
     labels = np.array([r["covered"] for r in rows], dtype=float)
     features = np.array([r["evidence"] for r in rows], dtype=float)
-    weights = set_weights(sets)
+    weights = set_weights(sets, labels)
     # Stratified folds: every set's questions dealt round-robin, in file order.
     fold = np.zeros(len(rows), dtype=int)
     for name in set(sets):
         index = np.flatnonzero(sets == name)
         fold[index] = np.arange(len(index)) % FOLDS
     held_out = np.zeros(len(rows))
-    names = ["intercept", *Evidence.__dataclass_fields__]
+    names = ["intercept", "cosine", "dense_margin", "lexical_margin"]
+    fitted = ~((sets == "squad") & (labels == 0))  # SQuAD's unanswerable: scored, not fitted
     print("| fold | " + " | ".join(rates(sets, labels, labels).keys()) + " |")
     print("|---|" + "---:|" * 4)
     for k in range(FOLDS):
-        train = fold != k
+        train = (fold != k) & fitted
         beta = fit(features[train], labels[train], weights[train])
-        held_out[~train] = predict(beta, features[~train])
-        r = rates(sets[~train], labels[~train], held_out[~train])
+        test = fold == k
+        held_out[test] = predict(beta, features[test])
+        r = rates(sets[test], labels[test], held_out[test])
         print(f"| {k + 1} | " + " | ".join(f"{v:.3f}" for v in r.values()) + " |")
     r = rates(sets, labels, held_out)
     print("| all folds | " + " | ".join(f"{v:.3f}" for v in r.values()) + " |")
-    beta = fit(features, labels, weights)
+    beta = fit(features[fitted], labels[fitted], weights[fitted])
     print("\nfit on all: " + ", ".join(f"{n} {b:.3f}" for n, b in zip(names, beta)))
     return 0
 

@@ -132,7 +132,7 @@ def test_no_time_words_no_window_and_may_is_a_verb():
 
 
 def test_the_recency_prior_falls_smoothly_with_age():
-    prior = RecencyPrior(half_life_days=7, floor=0.5)
+    prior = RecencyPrior(full_days=0, half_life_days=7, floor=0.5)
     weights = [prior.weight(AS_OF.replace(day=15 - age), AS_OF) for age in range(0, 14)]
     assert weights[0] == 1.0 and all(a > b for a, b in zip(weights, weights[1:]))
     assert weights[7] == pytest.approx(0.75)
@@ -151,10 +151,18 @@ def test_a_window_only_ever_raises_an_article_s_weight():
 # -- the coverage model
 
 def test_confidence_rises_with_each_signal_and_stays_in_0_1():
-    low = Evidence(cosine=0.2, passage_words=0.1, sentence_words=0.1, kind_found=0.0)
-    values = [confidence_of(low)]
-    for field in ("cosine", "passage_words", "sentence_words", "kind_found"):
-        low = Evidence(**{**low.__dict__, field: 0.9 if field == "cosine" else 1.0})
-        values.append(confidence_of(low))
+    evidence = Evidence(cosine=0.3, dense_margin=0.02, lexical_margin=0.05, own_words=1.0)
+    values = [confidence_of(evidence)]
+    for field, value in (("cosine", 0.7), ("dense_margin", 0.15), ("lexical_margin", 0.4)):
+        evidence = Evidence(**{**evidence.__dict__, field: value})
+        values.append(confidence_of(evidence))
     assert all(0.0 <= v <= 1.0 for v in values)
     assert values == sorted(values) and values[-1] > 0.5 > values[0]
+
+
+def test_a_follow_up_is_covered_only_when_the_passages_hold_its_own_words():
+    strong = Evidence(cosine=0.7, dense_margin=0.15, lexical_margin=0.4, own_words=1.0)
+    assert confidence_of(strong, follow_up=True) == confidence_of(strong) > 0.5
+    lacking = Evidence(**{**strong.__dict__, "own_words": 0.0})
+    assert confidence_of(lacking, follow_up=True) == 0.0
+    assert confidence_of(lacking) > 0.5  # a stand-alone question is judged by the model alone

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -12,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .answer_types import Kind, asked_kind, holds_kind
+from .conversation import content_words
 from .coverage import Evidence, confidence_of
 from .lexical import tokenize
 from .passages import sentence_spans
@@ -30,7 +30,7 @@ CONTEXT_TERM_WEIGHT = 0.25
 KIND_WEIGHT = 0.2
 # A further sentence must hold this share of the question's own (idf-weighted) words that the
 # sentences before it lack.
-NEW_WORDS_SHARE = 0.2
+NEW_WORDS_SHARE = 0.1
 
 
 class Citation(BaseModel):
@@ -130,10 +130,14 @@ def _share(weights: dict[str, float], words: frozenset[str] | set[str]) -> float
 
 
 def question_terms(question: str, query: str | None, retriever: Retriever) -> QuestionTerms:
-    own = {t: _idf(t, retriever) for t in tokenize([question])[0]}
+    idf = retriever.generation.lexical.idf
+    # Content words only: BM25's stopword list keeps "what", "did" and "say", which an index
+    # that never saw them rates as its rarest words.
+    own_text, query_text = (" ".join(content_words(text)) for text in (question, query or question))
+    own = {t: idf(t) for t in tokenize([own_text])[0]}
     context = {}
     if query and query != question:
-        context = {t: _idf(t, retriever) for t in tokenize([query])[0] if t not in own}
+        context = {t: idf(t) for t in tokenize([query_text])[0] if t not in own}
     return QuestionTerms(own, context, asked_kind(question))
 
 
@@ -174,13 +178,6 @@ def best_sentences(question: str, hits: Sequence[Hit], retriever: Retriever,
 def _restates(question_terms: set[str], words: frozenset[str]) -> bool:
     """True when most of the sentence's words are the question's (quiz pages repeat it)."""
     return bool(words) and len(words & question_terms) / len(words) >= RESTATED_SHARE
-
-
-def _idf(term: str, retriever: Retriever) -> float:
-    lexical = retriever.generation.lexical
-    document_frequency = lexical.document_frequency(term)
-    documents = max(1, lexical.documents)
-    return math.log(1 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))
 
 
 def compose(sentences: Sequence[AnswerSentence], terms: QuestionTerms) -> str:
@@ -247,12 +244,12 @@ def retrieve(question: str, retriever: Retriever, k: int = 5, abstain_below: flo
     started = time.perf_counter() if started is None else started
     query = retrieval_query or question
     query_vector = retriever.embed_question(query)
-    hits = retriever.search(query, k, query_vector=query_vector, as_of=as_of)
+    hits, margins = retriever.search_with_margins(query, k, query_vector=query_vector, as_of=as_of)
     citations = cite(hits, retriever.generation)
     terms = question_terms(question, query, retriever)
     sentences = best_sentences(question, hits, retriever, query, terms) if hits else []
-    evidence = Evidence.of(hits, sentences, terms)
-    confidence = confidence_of(evidence)
+    evidence = Evidence.of(hits, margins, sentences, terms)
+    confidence = confidence_of(evidence, follow_up=query != question)
     abstained = not sentences or confidence < abstain_below
     return Retrieved(question, query, query_vector, hits, citations, terms, sentences, evidence,
                      confidence, abstained, started)

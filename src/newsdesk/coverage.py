@@ -1,66 +1,70 @@
 """Coverage: how sure newsdesk is that the articles answer a question — one calibrated number.
 
-Four signals of the passages found, each meaningful on its own:
-- cosine: how close the best passage is to the question in meaning (the model's view);
-- passage_words: the share of the question's own rare words (idf-weighted) that the best of the
-  top passages holds; a question whose distinctive word ("Peru") no passage has is not covered,
-  however close the rest of it comes;
-- sentence_words: the same share for the answer's leading sentence;
-- kind_found: whether the top sentences hold the kind of thing asked for (a number for "how
-  many", a date for "when"); 1 when the question asks for no particular kind.
+Three signals of the search, each meaningful on its own:
+- cosine: how close the best of the answer's passages is to the question in meaning;
+- dense_margin: how far the best cosine stands above the 10th best. A question the articles
+  cover has passages that stand out; a question they don't ("Why does unemployment harm
+  growth?" asked of news) comes about as close to many passages as to the best;
+- lexical_margin: the same for BM25, over the question words' total idf, so it reads as the
+  share of the question's rare words by which the best passage beats the 10th.
 They are combined by logistic regression, fitted with 5-fold cross-validation on RealTimeQA dev
-(answerable), the SQuAD 2.0 sample (answerable and unanswerable) and off-corpus questions (the
-SQuAD questions asked of the RealTimeQA corpus): benchmarks/fit_coverage.py prints the folds.
-The words are the question's own, never a follow-up's borrowed ones, so a question the articles
-don't cover is declined whatever the conversation before it was about.
+(covered), the SQuAD 2.0 sample's answerable questions (covered) and off-corpus questions (the
+SQuAD questions asked of the RealTimeQA corpus: not covered); benchmarks/fit_coverage.py prints
+the folds. SQuAD 2.0's unanswerable questions are left out of the fit: they are written against
+the very paragraph that almost answers them, and no signal here tells them apart (each has an
+area under the ROC curve of 0.52-0.60 on them; README, Evaluation).
+
+A follow-up is searched with the earlier turns' words, which make any search look covered, so
+it must also find the question's own words: own_words, the share of their idf weight that the
+best of the answer's passages holds, must reach OWN_WORDS_FOR_A_FOLLOW_UP. "What about the
+capital of Peru?" after a question about Calais finds Calais passages with no "Peru" in them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:  # only for annotations: answers.py imports this module
     from .answers import AnswerSentence, QuestionTerms
-    from .retrieval import Hit
+    from .retrieval import Hit, Margins
 
 TOP_PASSAGES = 3  # as answers.SENTENCE_PASSAGES: the passages answer sentences come from
-TOP_SENTENCES = 3  # the kind asked for counts when one of the best few sentences holds it
+OWN_WORDS_FOR_A_FOLLOW_UP = 0.5
 
 
 @dataclass(frozen=True)
 class Evidence:
     cosine: float
-    passage_words: float
-    sentence_words: float
-    kind_found: float
+    dense_margin: float
+    lexical_margin: float
+    own_words: float  # share of the question's own (idf-weighted) words the best passage holds
 
     @classmethod
-    def of(cls, hits: Sequence["Hit"], sentences: Sequence["AnswerSentence"],
+    def of(cls, hits: Sequence["Hit"], margins: "Margins", sentences: Sequence["AnswerSentence"],
            terms: "QuestionTerms") -> "Evidence":
         # The passages the answer is taken from, so the figure is the same whatever k was asked.
         cosine = max((h.dense for h in hits[:TOP_PASSAGES]), default=0.0)
-        if not sentences:
-            return cls(cosine, 0.0, 0.0, 0.0)
         by_passage: dict[int, set[str]] = {}
         for sentence in sentences:
             by_passage.setdefault(sentence.citation, set()).update(sentence.terms)
-        passage_words = max(terms.own_share(words) for words in by_passage.values())
-        kind_found = terms.kind is None or any(s.holds_kind for s in sentences[:TOP_SENTENCES])
-        return cls(cosine, passage_words, sentences[0].shared, float(kind_found))
+        own_words = max((terms.own_share(words) for words in by_passage.values()), default=0.0)
+        return cls(cosine, margins.dense, margins.lexical, own_words)
 
-    def as_list(self) -> list[float]:
-        return list(astuple(self))
-
-
-# Fitted by benchmarks/fit_coverage.py (all the data; the folds it prints are the held-out check).
-INTERCEPT = -6.0
-WEIGHTS = Evidence(cosine=8.0, passage_words=4.0, sentence_words=1.0, kind_found=0.5)
+    def model_inputs(self) -> list[float]:
+        return [self.cosine, self.dense_margin, self.lexical_margin]
 
 
-def confidence_of(evidence: Evidence, intercept: float = INTERCEPT,
-                  weights: Evidence = WEIGHTS) -> float:
-    """The probability, by the fitted model, that the passages answer the question."""
-    z = intercept + sum(w * x for w, x in zip(weights.as_list(), evidence.as_list()))
+# Fitted by benchmarks/fit_coverage.py on all its questions (the folds it prints are the check).
+INTERCEPT = -11.437
+WEIGHTS = (17.675, 14.503, 20.438)  # cosine, dense_margin, lexical_margin
+
+
+def confidence_of(evidence: Evidence, follow_up: bool = False) -> float:
+    """The probability, by the fitted model, that the passages answer the question; 0 for a
+    follow-up whose own words the passages lack."""
+    if follow_up and evidence.own_words < OWN_WORDS_FOR_A_FOLLOW_UP:
+        return 0.0
+    z = INTERCEPT + sum(w * x for w, x in zip(WEIGHTS, evidence.model_inputs()))
     return 1 / (1 + math.exp(-z))

@@ -47,14 +47,16 @@ class Window:
 class RecencyPrior:
     """How much an article's score is kept, by its age in days on the question's date.
 
-    weight = floor + (1 - floor) · 2^(-age / half_life) for an article published up to as_of: a
-    smooth fall from 1 to the floor (the step it replaces kept 1 for 7 days, then 0.5, and lost
-    articles published 8-14 days before the question). An article published after as_of could
-    not have been read that day: later_weight. Fitted with cross-validation on RealTimeQA dev
-    (benchmarks/fit_recency.py; README, Evaluation).
+    An article published up to as_of keeps its whole score for full_days ("this week"), then
+    floor + (1 - floor) · 2^(-(age - full_days) / half_life): a smooth fall to the floor, the shape
+    of Elasticsearch's exp decay with an offset. (The step it replaces kept 1 for 7 days, then
+    0.5 at once, and lost articles published 8-14 days before the question.) An article
+    published after as_of could not have been read that day: later_weight. Fitted with
+    cross-validation on RealTimeQA dev (benchmarks/fit_recency.py; README, Evaluation).
     """
 
-    half_life_days: float = 7.0
+    full_days: float = 5.0
+    half_life_days: float = 30.0
     floor: float = 0.5
     later_weight: float = 0.3
 
@@ -70,7 +72,8 @@ class RecencyPrior:
         return max(weights)
 
     def _decay(self, days: int) -> float:
-        return self.floor + (1 - self.floor) * 2 ** (-days / self.half_life_days)
+        late = max(0.0, days - self.full_days)
+        return self.floor + (1 - self.floor) * 2 ** (-late / self.half_life_days)
 
 
 # ---------------------------------------------------------------- time words in a question

@@ -159,6 +159,12 @@ class LexicalIndex:
         indptr = self.bm25.scores["indptr"]
         return int(indptr[column + 1] - indptr[column])
 
+    def idf(self, term: str) -> float:
+        """The (stemmed) term's BM25 idf, as bm25s's Lucene formula weighs it."""
+        documents = max(1, self.documents)
+        frequency = self.document_frequency(term)
+        return float(np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5)))
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for the query (zeros when no query word is indexed)."""
         words = [w for w in tokenize([query])[0] if w in self.vocabulary]

@@ -10,12 +10,14 @@ import numpy as np
 from .dates import RecencyPrior, parse_date, time_window
 from .embeddings import Embedder
 from .index import Generation
+from .lexical import tokenize
 from .passages import Passage
 
 DENSE_CANDIDATES = 100
 LEXICAL_CANDIDATES = 100
 RRF_K = 60  # the constant from Cormack et al.; it damps the weight of the very top ranks
 MAX_PASSAGES_PER_ARTICLE = 3  # room in the top k for other articles, so one story can't fill it
+MARGIN_RANK = 10
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,16 @@ class Hit:
     score: float  # fused score; only its order matters
     dense: float  # cosine similarity of question and passage
     lexical: float  # BM25 score
+
+
+@dataclass(frozen=True)
+class Margins:
+    """How far the best candidate stands above the MARGIN_RANK-th: a question the articles cover
+    has passages that stand out; one they don't matches many passages about equally (coverage.py).
+    """
+
+    dense: float  # cosine of the best dense candidate minus that of the MARGIN_RANK-th
+    lexical: float  # the same for BM25, over the query words' total idf (0..~1)
 
 
 @dataclass(frozen=True)
@@ -59,9 +71,14 @@ class Retriever:
         """The k best passages, at most max_per_article from one article; with as_of, those
         published in the days up to that date are preferred, and so are those of the days the
         question's time words name ("last week", "in March 2023")."""
+        return self.search_with_margins(question, k, query_vector, as_of)[0]
+
+    def search_with_margins(self, question: str, k: int, query_vector: np.ndarray | None = None,
+                            as_of: date | None = None) -> tuple[list[Hit], Margins]:
+        """search(), and how far its best candidates stand out from the rest (before any prior)."""
         passages = self.generation.passages
         if not passages:
-            return []
+            return [], Margins(0.0, 0.0)
         vector = self.embed_question(question) if query_vector is None else query_vector
         dense = self._dense_scores(vector)
         lexical = self.generation.lexical.scores(question)
@@ -77,7 +94,16 @@ class Retriever:
         hits = []
         for row, score in self._spread_over_articles(fused)[:k]:
             hits.append(Hit(passages[row], score, dense[row], float(lexical[row])))
-        return hits
+        return hits, self._margins(question, dense, lexical)
+
+    def _margins(self, question: str, dense: dict[int, float], lexical: np.ndarray) -> Margins:
+        cosines = sorted(dense.values(), reverse=True)
+        words = np.partition(lexical, -MARGIN_RANK)[-MARGIN_RANK:] if len(lexical) >= MARGIN_RANK else lexical
+        words = np.sort(words)[::-1]
+        idf = sum(self.generation.lexical.idf(t) for t in set(tokenize([question])[0]))
+        return Margins(
+            dense=cosines[0] - cosines[min(MARGIN_RANK, len(cosines)) - 1] if cosines else 0.0,
+            lexical=float(words[0] - words[-1]) / idf if len(words) and idf > 0 else 0.0)
 
     def _spread_over_articles(self, fused: dict[int, float]) -> list[tuple[int, float]]:
         """Candidates best first, an article's n-th passage scaled by repeat_weight^(n-1)."""
