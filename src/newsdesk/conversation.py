@@ -22,7 +22,10 @@ MAX_HISTORY_TURNS = 20
 MAX_TURN_CHARS = 2000
 CHAIN_TURNS = 3  # how far back a chain of follow-ups may reach for its topic
 OWN_WORDS_FOR_A_NEW_TOPIC = 4  # a question with this many content words can stand alone
-CONTEXT_GAIN = 0.03  # the earlier terms must raise the best passage's cosine this much to be kept
+CONTEXT_GAIN = 0.03  # the earlier terms must raise the coverage confidence this much to be kept
+# A question that only may lean on the earlier turns stands alone when the articles cover it as
+# it is by even odds of the coverage model (coverage.py): "Which holiday was celebrated this week?"
+STANDS_ALONE = 0.5
 
 # Words that refer back to something said before. "it"/"that" are often not anaphoric
 # ("Is it true that ...?"), which is why a long question with them is only a weak signal.
@@ -86,7 +89,7 @@ class Understood:
         return f"{self.question} (earlier in the conversation: {' '.join(self.context_terms)})"
 
 
-Confidence = Callable[[str], float]  # best passage's cosine for a query
+Confidence = Callable[[str], float]  # how sure it is that the articles cover a query, 0..1
 
 
 def understand(question: str, history: History | None = None,
@@ -110,10 +113,13 @@ def understand(question: str, history: History | None = None,
     if strength == "weak":
         if confidence is None:
             return Understood(question, question, reason=f"{reason}, but it may stand alone")
-        alone, together = confidence(question), confidence(contextual)
+        alone = confidence(question)
+        if alone >= STANDS_ALONE:
+            return Understood(question, question, reason=f"{reason}, but the articles cover it as it is")
+        together = confidence(contextual)
         if together < alone + CONTEXT_GAIN:
             return Understood(question, question, reason=f"{reason}, but the earlier turns do not help")
-        reason = f"{reason}; the earlier turns raise retrieval confidence {alone:.2f} → {together:.2f}"
+        reason = f"{reason}; the earlier turns raise coverage confidence {alone:.2f} → {together:.2f}"
     return Understood(question, contextual, tuple(terms), reason)
 
 
@@ -131,9 +137,14 @@ def follow_up_signal(question: str) -> tuple[Literal["strong", "weak"], str] | N
     if WHAT_ABOUT.match(question):
         return "strong", "asks 'what about ...'"
     if referring:
-        personal = any(w in PERSONAL for w in referring)
-        strength = "strong" if personal or len(own) < OWN_WORDS_FOR_A_NEW_TOPIC else "weak"
-        return strength, f"refers back with {', '.join(repr(w) for w in referring)}"
+        reason = f"refers back with {', '.join(repr(w) for w in referring)}"
+        if len(own) < OWN_WORDS_FOR_A_NEW_TOPIC:
+            return "strong", reason
+        if any(w in PERSONAL for w in referring):  # "his" may be the question's own subject's
+            return "weak", reason
+        # "this country", "that day" in a question with words enough of its own: quiz-style
+        # questions describe their subject this way, and borrowing pulled in the last topic.
+        return None
     # "How many people died?": short, and no word of it names anything. "What is the capital of
     # Peru?" is as short but names its subject, so it stands alone (it once borrowed the last
     # topic whenever that raised the best cosine, which for an uncovered question it always did).

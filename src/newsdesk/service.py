@@ -186,8 +186,16 @@ class Newsdesk:
 
     def _retrieve(self, retriever: Retriever, understood: Understood, k: int, as_of: date | None,
                   started: float) -> Retrieved:
-        return retrieve(understood.question, retriever, k, self.settings.abstain_below,
-                        understood.retrieval_query, as_of, started)
+        retrieved = retrieve(understood.question, retriever, k, self.settings.abstain_below,
+                             understood.retrieval_query, as_of, started)
+        if retrieved.abstained and understood.is_follow_up:
+            # Read as a follow-up, the passages lacked the question's own words; it may be a
+            # new topic after all ("Which landmark is riddled with rust?"): ask it alone.
+            alone = retrieve(understood.question, retriever, k, self.settings.abstain_below,
+                             None, as_of, started)
+            if not alone.abstained:
+                return alone
+        return retrieved
 
     def article(self, article_id: str) -> Article | None:
         generation = self.generation
@@ -217,8 +225,7 @@ def _identity(path) -> tuple | None:
 
 
 def _confidence(retriever: Retriever, as_of: date | None):
-    """The best passage's cosine for a query: how well the index covers it."""
+    """The coverage confidence of a query asked on its own (coverage.py)."""
     def confidence(query: str) -> float:
-        hits = retriever.search(query, 3, as_of=as_of)
-        return max((hit.dense for hit in hits), default=0.0)
+        return retrieve(query, retriever, 3, as_of=as_of).confidence
     return confidence
