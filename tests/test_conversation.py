@@ -102,6 +102,19 @@ def test_ask_accepts_history(client):
         {"role": "user", "content": TREATY_QUESTION},
         {"role": "assistant", "content": "Under the Treaty of Le Touquet ... [1]"}]}).json()
     assert body["citations"] and body["abstained"] is False
+    assert 0.0 <= body["confidence"] <= 1.0
+
+
+def test_the_openai_reply_carries_the_confidence_in_full_and_on_the_last_chunk(client):
+    messages = [{"role": "user", "content": TREATY_QUESTION}]
+    reply = client.post("/v1/chat/completions", json={"messages": messages}).json()
+    asked = client.post("/ask", json={"question": TREATY_QUESTION}).json()
+    assert reply["confidence"] == asked["confidence"]
+    streamed = client.post("/v1/chat/completions", json={"messages": messages, "stream": True}).text
+    chunks = [json.loads(line[6:]) for line in streamed.splitlines()
+              if line.startswith("data: {")]
+    assert chunks[-1]["confidence"] == asked["confidence"]
+    assert all("confidence" not in chunk for chunk in chunks[:-1])
 
 
 @pytest.mark.parametrize("history, fragment", [
@@ -238,7 +251,29 @@ def test_who_wants_to_change_it_finds_sarkozy_and_bertrand(desk):
     assert not answer.abstained
     cited = top_texts(answer)
     assert "Sarkozy" in cited and "hotspot" in cited
-    assert "Bertrand" in answer.answer or "Sarkozy" in answer.answer
+    first_sentence = answer.answer.split("[")[0]
+    assert "Bertrand" in first_sentence or "Sarkozy" in first_sentence  # the answer leads
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", [
+    "Tell me a joke", "Thanks!", "Write a poem about the sea", "Which landmark is riddled with rust?",
+    "What is the capital of Peru?", "What about the capital of Peru?", "How many people died?"])
+def test_after_a_conversation_uncovered_questions_never_get_the_old_topic(desk, question):
+    history = turns(TREATY_QUESTION, desk.ask(TREATY_QUESTION).answer)
+    answer = desk.ask(question, history=history)
+    assert answer.abstained and answer.confidence < 0.5
+    assert "Touquet" not in answer.answer and "Calais" not in answer.answer
+
+
+@pytest.mark.slow
+def test_small_talk_is_answered_plainly_over_http_and_the_stream(server):
+    reply = httpx.post(f"{server.url}/ask", json={"question": "Hello!"}, timeout=30).json()
+    assert reply["citations"] == [] and reply["abstained"] and "Hello" in reply["answer"]
+    stream = httpx.post(f"{server.url}/ask/stream", json={"question": "Thanks"}, timeout=30)
+    events = parse_sse(stream.text)
+    assert [name for name, _ in events] == ["citations", "answer", "done"]
+    assert events[-1][1]["confidence"] == 0.0 and events[0][1]["citations"] == []
 
 
 @pytest.mark.slow
