@@ -143,11 +143,11 @@ def question_terms(question: str, query: str | None, retriever: Retriever) -> Qu
 
 def best_sentences(question: str, hits: Sequence[Hit], retriever: Retriever,
                    query: str | None = None, terms: QuestionTerms | None = None) -> list[AnswerSentence]:
-    """Sentences of the top passages ranked by the question's rarer words and passage rank.
+    """Sentences of the top passages ranked by the question's own rarer words, the kind of
+    answer asked for, and passage rank; a follow-up's borrowed words (query) at a quarter.
 
     No model runs here: embedding 20-30 candidate sentences per question was ~90% of /ask time,
-    and on RealTimeQA dev this scorer finds the gold answer as often (0.62 vs 0.60 of 153
-    questions; README, Evaluation). query: a follow-up's search terms, weighted at half.
+    and on RealTimeQA dev it found the gold answer no more often (README, Evaluation).
     """
     terms = terms or question_terms(question, query, retriever)
     candidates: list[tuple[int, str, int, int, str]] = []
