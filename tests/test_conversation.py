@@ -343,3 +343,10 @@ def test_the_openai_client_streams(server):
     assert "Sources:" in text
     assert len(chunks) >= 4 and chunks[-1].choices[0].finish_reason == "stop"
     assert all(c.object == "chat.completion.chunk" for c in chunks)
+
+
+def test_small_talk_is_a_plain_reply_on_the_page_not_a_failed_search(client):
+    page = client.post("/", data={"question": "Thanks!"}).text
+    assert "re welcome. Ask another question" in page and "Not covered" not in page
+    body = client.post("/ask", json={"question": "Thanks!"}).json()
+    assert body["small_talk"] and body["citations"] == [] and body["confidence"] == 0.0

@@ -53,6 +53,7 @@ class Answer(BaseModel):
     # How sure newsdesk is that the cited articles answer the question, 0..1 (coverage.py);
     # below the abstain_below setting (default 0.5) it declines.
     confidence: float = 0.0
+    small_talk: bool = False  # a plain reply to "Thanks!" or "Tell me a joke": nothing searched
     took_ms: float
     generation: str | None = None
     note: str | None = None  # why the answer is not what was asked for, e.g. the LLM writer failed
@@ -287,6 +288,6 @@ def answer_retrieved(retrieved: Retrieved, retriever: Retriever, writer: AnswerW
 
 def small_talk_answer(reply: str, retriever: Retriever, started: float) -> Answer:
     """A plain reply to small talk: nothing was searched, so nothing is cited."""
-    return Answer(answer=reply, citations=[], abstained=True, confidence=0.0,
+    return Answer(answer=reply, citations=[], abstained=True, confidence=0.0, small_talk=True,
                   took_ms=round((time.perf_counter() - started) * 1000, 2),
                   generation=retriever.generation.name)

@@ -34,6 +34,7 @@ class DoneEvent(BaseModel):
     answer: str  # the whole answer; it replaces the pieces when a writer failed midway
     abstained: bool
     confidence: float = 0.0  # as in /ask: that the cited articles answer the question, 0..1
+    small_talk: bool = False  # as in /ask: a plain reply, nothing searched
     took_ms: float = 0.0
     generation: str | None = None
     note: str | None = None
@@ -89,6 +90,7 @@ def stream_reply(answer: Answer) -> Iterator[StreamEvent]:
     yield _piece(answer.answer, first=True)
     yield StreamEvent("done", DoneEvent(
         answer=answer.answer, abstained=answer.abstained, confidence=answer.confidence,
+        small_talk=True,
         took_ms=answer.took_ms, generation=answer.generation))
 
 

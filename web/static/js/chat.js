@@ -59,7 +59,8 @@ async function send(question) {
     answer(body) {
       turn.show(view.answerBubble(body));
       remember({ question, answer: body });
-      announce(body.abstained ? `Not covered. ${body.answer}` : `Answer: ${plainAnswer(body.answer)}`);
+      announce(body.small_talk ? body.answer
+        : body.abstained ? `Not covered. ${body.answer}` : `Answer: ${plainAnswer(body.answer)}`);
       refreshStats();
     },
     error(message) {

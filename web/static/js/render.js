@@ -87,6 +87,10 @@ export function answerBubble(body) {
   const parts = answerParts(String(body.answer ?? ""), citations.length);
   const bubble = el("article", body.abstained ? "bubble answer abstained" : "bubble answer");
   bubble.setAttribute("aria-label", "Answer");
+  if (body.small_talk) {  // "Thanks!", "Tell me a joke": a plain reply, not a failed search
+    bubble.append(el("p", "answer-text", body.answer));
+    return bubble;
+  }
   if (body.abstained) {
     bubble.append(
       el("p", "answer-label", "Not covered"),
