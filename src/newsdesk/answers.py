@@ -15,7 +15,7 @@ from .conversation import content_words
 from .coverage import Evidence, confidence_of
 from .lexical import tokenize
 from .passages import sentence_spans
-from .retrieval import Hit, Retriever
+from .retrieval import Hit, Margins, Retriever
 
 NOT_COVERED = "The indexed articles don't cover this question."
 MAX_ANSWER_SENTENCES = 3
@@ -249,11 +249,22 @@ def retrieve(question: str, retriever: Retriever, k: int = 5, abstain_below: flo
     citations = cite(hits, retriever.generation)
     terms = question_terms(question, query, retriever)
     sentences = best_sentences(question, hits, retriever, query, terms) if hits else []
-    evidence = Evidence.of(hits, margins, sentences, terms)
+    evidence = _evidence(hits, margins, sentences, terms)
     confidence = confidence_of(evidence, follow_up=query != question)
     abstained = not sentences or confidence < abstain_below
     return Retrieved(question, query, query_vector, hits, citations, terms, sentences, evidence,
                      confidence, abstained, started)
+
+
+def _evidence(hits: Sequence[Hit], margins: Margins, sentences: Sequence[AnswerSentence],
+              terms: QuestionTerms) -> Evidence:
+    """What coverage.py judges by, from the passages the answer is taken from (whatever k was)."""
+    cosine = max((h.dense for h in hits[:SENTENCE_PASSAGES]), default=0.0)
+    by_passage: dict[int, set[str]] = {}
+    for sentence in sentences:
+        by_passage.setdefault(sentence.citation, set()).update(sentence.terms)
+    own_words = max((terms.own_share(words) for words in by_passage.values()), default=0.0)
+    return Evidence(cosine, margins.dense, margins.lexical, own_words)
 
 
 def extractive_answer(retrieved: Retrieved) -> str | None:

@@ -24,13 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
 
-if TYPE_CHECKING:  # only for annotations: answers.py imports this module
-    from .answers import AnswerSentence, QuestionTerms
-    from .retrieval import Hit, Margins
-
-TOP_PASSAGES = 3  # as answers.SENTENCE_PASSAGES: the passages answer sentences come from
 OWN_WORDS_FOR_A_FOLLOW_UP = 0.5
 
 
@@ -39,18 +33,8 @@ class Evidence:
     cosine: float
     dense_margin: float
     lexical_margin: float
-    own_words: float  # share of the question's own (idf-weighted) words the best passage holds
-
-    @classmethod
-    def of(cls, hits: Sequence["Hit"], margins: "Margins", sentences: Sequence["AnswerSentence"],
-           terms: "QuestionTerms") -> "Evidence":
-        # The passages the answer is taken from, so the figure is the same whatever k was asked.
-        cosine = max((h.dense for h in hits[:TOP_PASSAGES]), default=0.0)
-        by_passage: dict[int, set[str]] = {}
-        for sentence in sentences:
-            by_passage.setdefault(sentence.citation, set()).update(sentence.terms)
-        own_words = max((terms.own_share(words) for words in by_passage.values()), default=0.0)
-        return cls(cosine, margins.dense, margins.lexical, own_words)
+    # Share of the question's own (idf-weighted) words the best of the answer's passages holds.
+    own_words: float
 
     def model_inputs(self) -> list[float]:
         return [self.cosine, self.dense_margin, self.lexical_margin]
