@@ -55,20 +55,20 @@ test-ray: install
 	$(PY) -m pip install -q -e '.[test,ray]' torch==2.13.0
 	$(PY) -m pytest -q -s tests/test_ray.py
 
-# Every evaluation figure beside its goal (README "Evaluation"): RealTimeQA dev, SQuAD 2.0,
+# Every evaluation figure beside its goal (docs/evaluation.md): RealTimeQA dev, SQuAD 2.0,
 # off-corpus questions, conversations, follow-ups. Indexes into .cache/eval-<corpus> (incremental:
 # only the first run embeds a corpus, ~15 minutes for the dev corpus on 2 cores).
 eval: install
 	$(NEWSDESK) eval --suite all --json .cache/eval-suite.json
 
-# Every performance figure on the 10,000-article corpus (over an hour on 2 cores; see README
-# "Performance"). BENCH_ARGS picks a size, e.g. make bench BENCH_ARGS="--articles 1000".
+# Every performance figure on the 10,000-article corpus (over an hour on 2 cores; see
+# docs/performance.md). BENCH_ARGS picks a size, e.g. make bench BENCH_ARGS="--articles 1000".
 bench: install
 	$(PY) -m pip install -q -e '.[onnx,bench]' torch==2.13.0
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 # The long reliability checks (tests/stress/: real model, real processes, SIGKILL, 32 clients for a
-# minute, schemathesis); ends with the summary table shown in README's "Reliability" section.
+# minute, schemathesis); ends with the summary table shown in docs/reliability.md.
 stress: install
 	$(PY) -m pytest -q -m stress tests/stress
 

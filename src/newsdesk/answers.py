@@ -148,7 +148,7 @@ def best_sentences(question: str, hits: Sequence[Hit], retriever: Retriever,
     answer asked for, and passage rank; a follow-up's borrowed words (query) at a quarter.
 
     No model runs here: embedding 20-30 candidate sentences per question was ~90% of /ask time,
-    and on RealTimeQA dev it found the gold answer no more often (README, Evaluation).
+    and on RealTimeQA dev it found the gold answer no more often (docs/evaluation.md).
     """
     terms = terms or question_terms(question, query, retriever)
     candidates: list[tuple[int, str, int, int, str]] = []

@@ -12,7 +12,7 @@ They are combined by logistic regression, fitted with 5-fold cross-validation on
 SQuAD questions asked of the RealTimeQA corpus: not covered); benchmarks/fit_coverage.py prints
 the folds. SQuAD 2.0's unanswerable questions are left out of the fit: they are written against
 the very paragraph that almost answers them, and no signal here tells them apart (each has an
-area under the ROC curve of 0.52-0.60 on them; README, Evaluation).
+area under the ROC curve of 0.52-0.60 on them; docs/evaluation.md).
 
 A follow-up is searched with the earlier turns' words, which make any search look covered, so
 it must also find the question's own words: own_words, the share of their idf weight that the

@@ -52,7 +52,7 @@ class RecencyPrior:
     of Elasticsearch's exp decay with an offset. (The step it replaces kept 1 for 7 days, then
     0.5 at once, and lost articles published 8-14 days before the question.) An article
     published after as_of could not have been read that day: later_weight. Fitted with
-    cross-validation on RealTimeQA dev (benchmarks/fit_recency.py; README, Evaluation).
+    cross-validation on RealTimeQA dev (benchmarks/fit_recency.py; docs/evaluation.md).
     """
 
     full_days: float = 5.0

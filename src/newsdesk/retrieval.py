@@ -41,7 +41,7 @@ class Margins:
 @dataclass(frozen=True)
 class RetrievalSettings:
     # "scores": dense cosine plus BM25 scaled to the best match; "rrf": reciprocal-rank fusion.
-    # Measured on the RealTimeQA dev set (README, Evaluation): scores beat rrf; BM25 weights
+    # Measured on the RealTimeQA dev set (docs/evaluation.md): scores beat rrf; BM25 weights
     # from 0.5 to 1.5 rank within a point of each other.
     fusion: str = "scores"
     dense_weight: float = 1.0

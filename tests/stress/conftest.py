@@ -1,4 +1,4 @@
-"""`make stress` ends with one table of what the long checks did (for README's Reliability)."""
+"""`make stress` ends with one table of what the long checks did (for docs/reliability.md)."""
 
 from __future__ import annotations
 
