@@ -32,6 +32,15 @@ def is_blank(character: str) -> bool:
     return character.isspace() or character in INVISIBLE
 
 
+def trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """text[start:end] without blank characters at either end; None when nothing else is left."""
+    while start < end and is_blank(text[start]):
+        start += 1
+    while end > start and is_blank(text[end - 1]):
+        end -= 1
+    return (start, end) if end > start else None
+
+
 def capped_title(title: str) -> str:
     """The title, cut at a word with an ellipsis when it is over MAX_TITLE_CHARS."""
     if len(title) <= MAX_TITLE_CHARS:
@@ -383,13 +392,9 @@ def _blocks(text: str) -> list[tuple[int, int]]:
     spans, position = [], 0
     for match in list(_BLANK_LINES.finditer(text)) + [None]:
         end = match.start() if match else len(text)
-        left, right = position, end
-        while left < right and is_blank(text[left]):
-            left += 1
-        while right > left and is_blank(text[right - 1]):
-            right -= 1
-        if right > left:
-            spans.append((left, right))
+        span = trimmed(text, position, end)
+        if span:
+            spans.append(span)
         if match:
             position = match.end()
     return spans

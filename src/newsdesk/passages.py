@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .articles import INVISIBLE, Article, _blocks, is_blank
+from .articles import INVISIBLE, Article, _blocks, is_blank, trimmed
 
 # Token start offsets of a text, from the embedder's own tokenizer, so budgets are exact.
 TokenOffsets = Callable[[Sequence[str]], list[list[int]]]
@@ -76,12 +76,9 @@ def _is_abbreviation(text: str, sentence_start: int, dot: int) -> bool:
 
 
 def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and is_blank(text[start]):
-        start += 1
-    while end > start and is_blank(text[end - 1]):
-        end -= 1
-    if end > start:
-        spans.append((start, end))
+    span = trimmed(text, start, end)
+    if span:
+        spans.append(span)
 
 
 def content_regions(article: Article) -> list[tuple[int, int]]:
@@ -180,13 +177,9 @@ def _cut_at_chars(text: str, token_starts: list[int], start: int, end: int, cap:
             space = max(text.rfind(" ", start + cap // 2, stop), text.rfind("\n", start + cap // 2, stop))
             if space > start:
                 stop = space
-        left, right = start, stop
-        while left < right and is_blank(text[left]):
-            left += 1
-        while right > left and is_blank(text[right - 1]):
-            right -= 1
-        if right > left:
-            pieces.append((left, right, _tokens_between(token_starts, left, right)))
+        span = trimmed(text, start, stop)
+        if span:
+            pieces.append((*span, _tokens_between(token_starts, *span)))
         start = stop
     return pieces
 
