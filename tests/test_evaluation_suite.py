@@ -211,17 +211,7 @@ def test_followups_part_compares_the_follow_up_with_history_to_the_question_writ
 
 # ---------------------------------------------------------------- end to end with the fake embedder
 
-ARTICLES = [
-    ("volcano", "Tonga volcano erupts", "2022-01-15",
-     "A huge underwater volcano erupted near Tonga on Saturday. The blast sent tsunami waves across "
-     "the Pacific. Ash covered the capital Nuku'alofa."),
-    ("theranos", "Elizabeth Holmes found guilty", "2022-01-04",
-     "A jury found Theranos founder Elizabeth Holmes guilty of fraud. Her blood testing company "
-     "collapsed in 2018. She faces years in prison."),
-    ("snow", "Heavy snowfall strands drivers", "2022-01-04",
-     "Heavy snowfall stranded hundreds of drivers on Interstate 95 in Virginia. Some waited "
-     "overnight in freezing cars."),
-]
+from test_evaluation import ARTICLES  # noqa: E402  the three stories the harness tests use too
 
 
 def rtqa(qid, date, question, answer, doc):
