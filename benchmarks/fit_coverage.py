@@ -26,13 +26,12 @@ import numpy as np
 
 from newsdesk.answers import retrieve
 from newsdesk.evaluation import index_corpus, read_questions, default_embeddings_folder
+from newsdesk.evaluation_suite import SuitePaths
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-RTQA_CORPUS = DATA / "realtimeqa" / "dev_corpus.jsonl.gz"
-RTQA_QUESTIONS = DATA / "realtimeqa" / "dev_questions.jsonl"
-SQUAD_CORPUS = DATA / "squad_v2" / "contexts.jsonl"
-SQUAD_QUESTIONS = DATA / "squad_v2" / "dev_questions.jsonl"
+PATHS = SuitePaths(data=ROOT.parent / "shared" / "data")  # the evaluation suite's own data
+RTQA_CORPUS, RTQA_QUESTIONS = PATHS.dev_corpus, PATHS.dev_questions
+SQUAD_CORPUS, SQUAD_QUESTIONS = PATHS.squad_corpus, PATHS.squad_questions
 CACHE = ROOT / ".cache" / "coverage-evidence.json"
 FOLDS = 5
 L2 = 0.01  # a little ridge: keeps the Newton steps finite when a fold separates cleanly
