@@ -153,24 +153,18 @@ class Newsdesk:
             history: History | None = None) -> Answer:
         """as_of: prefer articles published in the days up to this date (news is about 'this week').
         history: the earlier turns, oldest first, that a follow-up question may lean on."""
-        started = time.perf_counter()
-        retriever = self._serving()
-        understood = self._understand(retriever, question, history, as_of)
-        if understood.is_small_talk:
-            return small_talk_answer(understood.reply, retriever, started)
-        retrieved = self._retrieve(retriever, understood, k, as_of, started)
-        return answer_retrieved(retrieved, retriever, self.writer, understood.question_in_context)
+        retriever, understood, found = self._find(question, k, as_of, history)
+        if isinstance(found, Answer):
+            return found
+        return answer_retrieved(found, retriever, self.writer, understood.question_in_context)
 
     def ask_stream(self, question: str, k: int = 5, as_of: date | None = None,
                    history: History | None = None) -> Iterator[StreamEvent]:
         """The answer as events: the citations first, then the answer in pieces, then done."""
-        started = time.perf_counter()
-        retriever = self._serving()
-        understood = self._understand(retriever, question, history, as_of)
-        if understood.is_small_talk:
-            return stream_reply(small_talk_answer(understood.reply, retriever, started))
-        retrieved = self._retrieve(retriever, understood, k, as_of, started)
-        return stream_answer(retrieved, retriever, self.writer, understood.question_in_context)
+        retriever, understood, found = self._find(question, k, as_of, history)
+        if isinstance(found, Answer):
+            return stream_reply(found)
+        return stream_answer(found, retriever, self.writer, understood.question_in_context)
 
     def _serving(self) -> Retriever:
         _one_faiss_thread_per_query()  # in this request's thread: see there
@@ -182,24 +176,39 @@ class Newsdesk:
     def understand(self, question: str, history: History | None = None,
                    as_of: date | None = None) -> Understood:
         """Whether the question is a follow-up, and the query that retrieves for it."""
-        return self._understand(self._serving(), question, history, as_of)
+        search = self._searches(self._serving(), 5, as_of, time.perf_counter())
+        return conversation.understand(question, history, lambda query: search(query).confidence)
 
-    def _understand(self, retriever: Retriever, question: str, history: History | None,
-                    as_of: date | None) -> Understood:
-        return conversation.understand(question, history, _confidence(retriever, as_of))
-
-    def _retrieve(self, retriever: Retriever, understood: Understood, k: int, as_of: date | None,
-                  started: float) -> Retrieved:
-        retrieved = retrieve(understood.question, retriever, k, self.settings.abstain_below,
+    def _find(self, question: str, k: int, as_of: date | None, history: History | None
+              ) -> tuple[Retriever, Understood, Retrieved | Answer]:
+        """Small talk's plain reply, or the passages found for the question as understood."""
+        started = time.perf_counter()
+        retriever = self._serving()
+        search = self._searches(retriever, k, as_of, started)
+        understood = conversation.understand(question, history, lambda query: search(query).confidence)
+        if understood.is_small_talk:
+            return retriever, understood, small_talk_answer(understood.reply, retriever, started)
+        if not understood.is_follow_up:
+            return retriever, understood, search(question)
+        retrieved = retrieve(question, retriever, k, self.settings.abstain_below,
                              understood.retrieval_query, as_of, started)
-        if retrieved.abstained and understood.is_follow_up:
-            # Read as a follow-up, the passages lacked the question's own words; it may be a
-            # new topic after all ("Which landmark is riddled with rust?"): ask it alone.
-            alone = retrieve(understood.question, retriever, k, self.settings.abstain_below,
-                             None, as_of, started)
-            if not alone.abstained:
-                return alone
-        return retrieved
+        if retrieved.abstained and not search(question).abstained:
+            # Read as a follow-up, the passages lacked the question's own words, but it is
+            # covered as a new topic ("Which landmark is riddled with rust?").
+            return retriever, understood, search(question)
+        return retriever, understood, retrieved
+
+    def _searches(self, retriever: Retriever, k: int, as_of: date | None, started: float):
+        """Searches of queries asked on their own, each made once a request: deciding whether a
+        question is a follow-up searches it alone, and that search is then its answer's."""
+        done: dict[str, Retrieved] = {}
+
+        def search(query: str) -> Retrieved:
+            if query not in done:
+                done[query] = retrieve(query, retriever, k, self.settings.abstain_below, None,
+                                       as_of, started)
+            return done[query]
+        return search
 
     def article(self, article_id: str) -> Article | None:
         generation = self.generation
@@ -226,10 +235,3 @@ def _identity(path) -> tuple | None:
     except OSError:
         return None
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
-def _confidence(retriever: Retriever, as_of: date | None):
-    """The coverage confidence of a query asked on its own (coverage.py)."""
-    def confidence(query: str) -> float:
-        return retrieve(query, retriever, 3, as_of=as_of).confidence
-    return confidence
