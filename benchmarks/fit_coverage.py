@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from newsdesk.answers import retrieve
-from newsdesk.evaluation import index_corpus, read_questions, default_embeddings_folder
-from newsdesk.evaluation_suite import SuitePaths
+from newsdesk.answers.extractive import retrieve
+from newsdesk.evaluation.run import index_corpus, read_questions, default_embeddings_folder
+from newsdesk.evaluation.suite import SuitePaths
 
 ROOT = Path(__file__).resolve().parents[1]
 PATHS = SuitePaths(data=ROOT.parent / "shared" / "data")  # the evaluation suite's own data
@@ -40,8 +40,8 @@ THRESHOLD = 0.5
 
 def measure() -> list[dict]:
     """Evidence of every question of the three sets, through the /ask retrieval path."""
-    from newsdesk.retrieval import Retriever
-    from newsdesk.index import load_generation
+    from newsdesk.retrieval.hybrid import Retriever
+    from newsdesk.index.generations import load_generation
 
     rows = []
     embedder = None

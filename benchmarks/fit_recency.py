@@ -18,11 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from newsdesk.dates import RecencyPrior
-from newsdesk.evaluation import (Cited, default_embeddings_folder, first_doc_rank,
-                                 first_passage_rank, index_corpus, read_questions)
-from newsdesk.index import load_generation
-from newsdesk.retrieval import Retriever, RetrievalSettings
+from newsdesk.retrieval.recency import RecencyPrior
+from newsdesk.evaluation.run import (
+    Cited,
+    default_embeddings_folder,
+    first_doc_rank,
+    first_passage_rank,
+    index_corpus,
+    read_questions,
+)
+from newsdesk.index.generations import load_generation
+from newsdesk.retrieval.hybrid import Retriever, RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "realtimeqa"

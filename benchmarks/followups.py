@@ -18,10 +18,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from newsdesk.config import Settings
-from newsdesk.conversation import Turn
-from newsdesk.evaluation import format_table, index_corpus
-from newsdesk.evaluation_suite import FOLLOWUP_SHARE, FollowUp, followup_reports, read_followups
+from newsdesk.settings import Settings
+from newsdesk.answers.conversation import Turn
+from newsdesk.evaluation.run import format_table, index_corpus
+from newsdesk.evaluation.suite import FOLLOWUP_SHARE, FollowUp, followup_reports, read_followups
 from newsdesk.service import Newsdesk
 
 HERE = Path(__file__).resolve().parent

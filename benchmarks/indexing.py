@@ -12,9 +12,9 @@ import numpy as np
 from corpus import BenchCorpus, folder_bytes
 from records import Row, Run
 
-from newsdesk.config import Settings
+from newsdesk.settings import Settings
 from newsdesk.embeddings import load_embedder
-from newsdesk.index import build_index, load_generation
+from newsdesk.index.generations import build_index, load_generation
 
 
 BUILD_SECONDS = "build-seconds.json"

@@ -10,10 +10,10 @@ from indexing import build_seconds
 from records import Row, Run
 from serving import time_each
 
-from newsdesk.config import Settings
+from newsdesk.settings import Settings
 from newsdesk.embeddings import load_embedder
-from newsdesk.index import load_generation
-from newsdesk.retrieval import Retriever
+from newsdesk.index.generations import load_generation
+from newsdesk.retrieval.hybrid import Retriever
 
 
 def run_peer(run: Run, texts: Sequence[str], questions: Sequence[str], embeddings: Path,

@@ -8,9 +8,9 @@ from typing import Sequence
 
 from corpus import BenchCorpus
 
-from newsdesk.config import Settings
+from newsdesk.settings import Settings
 from newsdesk.embeddings import load_embedder
-from newsdesk.index import build_index
+from newsdesk.index.generations import build_index
 from newsdesk.service import Newsdesk
 
 

@@ -16,10 +16,10 @@ from typing import Sequence
 import httpx
 from records import Latency, Row, Run
 
-from newsdesk.config import Settings
+from newsdesk.settings import Settings
 from newsdesk.embeddings import load_embedder
-from newsdesk.index import load_generation
-from newsdesk.retrieval import DENSE_CANDIDATES
+from newsdesk.index.generations import load_generation
+from newsdesk.retrieval.hybrid import DENSE_CANDIDATES
 from newsdesk.service import Newsdesk
 
 STARTUP_TIMEOUT = 300

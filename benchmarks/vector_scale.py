@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from records import Row, Run
 
-from newsdesk.index import make_vector_index
+from newsdesk.index.generations import make_vector_index
 
 K = 10
 NOISE = 0.3  # relative to a unit vector

@@ -38,8 +38,8 @@ def unit_vectors(count: int, seed: int) -> np.ndarray:
 def faiss_figures(count: int, index_type: str) -> dict:
     import faiss
 
-    from newsdesk.index import make_vector_index
-    from newsdesk.retrieval import DENSE_CANDIDATES
+    from newsdesk.index.generations import make_vector_index
+    from newsdesk.retrieval.hybrid import DENSE_CANDIDATES
 
     vectors = unit_vectors(count, seed=1)
     started, started_cpu = time.perf_counter(), time.process_time()
@@ -69,7 +69,7 @@ def generation_memory(folder: str) -> dict:
     """Resident memory a replica adds by loading one generation, measured in a fresh process."""
     probe = (
         "import resource, sys, numpy, faiss, bm25s, json\n"
-        "from newsdesk.index import load_generation\n"
+        "from newsdesk.index.generations import load_generation\n"
         "def rss():\n"
         "    return int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()\n"
         "before = rss()\n"

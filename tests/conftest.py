@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import FakeEmbedder  # noqa: E402
 
-from newsdesk.config import Settings  # noqa: E402
+from newsdesk.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "seeds" / "000_f789124f10d71b11.txt"

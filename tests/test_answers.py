@@ -5,11 +5,11 @@ from datetime import date
 
 import pytest
 
-from newsdesk.answer_types import asked_kind, holds_kind
-from newsdesk.answers import AnswerSentence, QuestionTerms, compose
-from newsdesk.conversation import Turn, follow_up_signal, small_talk, understand
-from newsdesk.coverage import Evidence, confidence_of
-from newsdesk.dates import RecencyPrior, Window, time_window
+from newsdesk.answers.kinds import asked_kind, holds_kind
+from newsdesk.answers.extractive import AnswerSentence, QuestionTerms, compose
+from newsdesk.answers.conversation import Turn, follow_up_signal, small_talk, understand
+from newsdesk.answers.coverage import Evidence, confidence_of
+from newsdesk.retrieval.recency import RecencyPrior, Window, time_window
 
 TREATY = "What does the Treaty of Le Touquet do?"
 

@@ -4,8 +4,8 @@ import pytest
 from conftest import SEED_ID, TREATY_QUESTION
 from fastapi.testclient import TestClient
 
-from newsdesk.api import create_app
-from newsdesk.index import build_index
+from newsdesk.server.app import create_app
+from newsdesk.index.generations import build_index
 from newsdesk.service import Newsdesk
 
 
@@ -79,7 +79,7 @@ def test_html_pages_carry_security_headers_and_escape_questions(client):
 
 
 def test_no_index_yet_is_a_503_with_advice(tmp_path, fake_embedder):
-    from newsdesk.config import Settings
+    from newsdesk.settings import Settings
 
     settings = Settings(seeds=(tmp_path,), embeddings=tmp_path / "none")
     with TestClient(create_app(settings, Newsdesk(settings, embedder=fake_embedder), watch=False)) as client:

@@ -9,13 +9,13 @@ import pytest
 from conftest import SEED, TREATY_QUESTION, Server, free_port
 from fastapi.testclient import TestClient
 
-from newsdesk.answers import Citation
-from newsdesk.api import create_app
-from newsdesk.conversation import Turn, understand
-from newsdesk.index import build_index
+from newsdesk.answers.extractive import Citation
+from newsdesk.server.app import create_app
+from newsdesk.answers.conversation import Turn, understand
+from newsdesk.index.generations import build_index
 from newsdesk.service import Newsdesk
-from newsdesk.answers import WriterFailed
-from newsdesk.writers import check_sentence, checked_sentences, draft_of, once_supported
+from newsdesk.answers.extractive import WriterFailed
+from newsdesk.answers.writers import check_sentence, checked_sentences, draft_of, once_supported
 
 CHANGE_IT = "Who wants to change it?"
 CORBYN = "And what did Corbyn say?"
@@ -222,7 +222,7 @@ def test_the_stream_falls_back_too(unreachable_llm):
 
 @pytest.fixture(scope="module")
 def seed_index(tmp_path_factory, real_embedder):
-    from newsdesk.config import Settings
+    from newsdesk.settings import Settings
 
     root = tmp_path_factory.mktemp("conversation")
     seeds = root / "seeds"

@@ -2,7 +2,7 @@
 
 from conftest import ROOT
 
-from newsdesk.config import ENVIRONMENT
+from newsdesk.settings import ENVIRONMENT
 
 
 def test_every_environment_setting_is_documented_in_the_readme():

@@ -5,12 +5,26 @@ import json
 import pytest
 from conftest import run_cli
 
-from newsdesk.baselines import ChunkIndex, fixed_chunks, reciprocal_rank_fusion
-from newsdesk.articles import Article
-from newsdesk.evaluation import (
-    Cited, EvalQuestion, GoldSpan, Outcome, Prediction, contains_answer, evaluate, first_doc_rank,
-    first_passage_rank, format_table, mrr_at, newsdesk_asker, percentile, read_questions, recall_at,
-    score, summarise,
+from newsdesk.evaluation.baselines import ChunkIndex, fixed_chunks, reciprocal_rank_fusion
+from newsdesk.articles.reading import Article
+from newsdesk.evaluation.run import (
+    Cited,
+    EvalQuestion,
+    GoldSpan,
+    Outcome,
+    Prediction,
+    contains_answer,
+    evaluate,
+    first_doc_rank,
+    first_passage_rank,
+    format_table,
+    mrr_at,
+    newsdesk_asker,
+    percentile,
+    read_questions,
+    recall_at,
+    score,
+    summarise,
 )
 
 
@@ -173,7 +187,7 @@ def tiny_eval(tmp_path):
 
 
 def test_end_to_end_through_the_ask_code_path_with_the_fake_embedder(tiny_eval, tmp_path, fake_embedder):
-    from newsdesk.evaluation import index_corpus
+    from newsdesk.evaluation.run import index_corpus
     from newsdesk.service import Newsdesk
 
     corpus, questions_path = tiny_eval
@@ -217,7 +231,7 @@ def test_cli_reports_bad_paths_in_one_line(tmp_path):
 def test_as_of_prefers_the_article_published_in_the_days_up_to_it(tmp_path, fake_embedder):
     from datetime import date
 
-    from newsdesk.evaluation import index_corpus
+    from newsdesk.evaluation.run import index_corpus
     from newsdesk.service import Newsdesk
 
     story = "The city council voted to close the old harbour bridge for repairs next month."
@@ -239,7 +253,7 @@ def test_as_of_prefers_the_article_published_in_the_days_up_to_it(tmp_path, fake
 def test_dates_are_read_in_the_shapes_corpora_use():
     from datetime import date
 
-    from newsdesk.dates import parse_date
+    from newsdesk.articles.dates import parse_date
 
     assert parse_date("2022/01/07") == date(2022, 1, 7)
     assert parse_date("2022-01-07T10:00:00Z") == date(2022, 1, 7)
@@ -250,8 +264,8 @@ def test_dates_are_read_in_the_shapes_corpora_use():
 def test_ask_over_http_takes_an_optional_as_of_date(settings, fake_embedder):
     from fastapi.testclient import TestClient
 
-    from newsdesk.api import create_app
-    from newsdesk.index import build_index
+    from newsdesk.server.app import create_app
+    from newsdesk.index.generations import build_index
     from newsdesk.service import Newsdesk
 
     build_index(settings, fake_embedder)
@@ -266,8 +280,8 @@ def test_ask_over_http_takes_an_optional_as_of_date(settings, fake_embedder):
 
 
 def test_a_sentence_that_only_restates_the_question_is_not_the_answer():
-    from newsdesk.answers import _restates
-    from newsdesk.lexical import tokenize
+    from newsdesk.answers.extractive import _restates
+    from newsdesk.index.lexical import tokenize
 
     question = set(tokenize(["Which company is accused of turning off the AC in its stores?"])[0])
     assert _restates(question, set(tokenize(["Which company is accused of turning off the AC in stores?"])[0]))

@@ -11,13 +11,30 @@ from datetime import date
 
 from conftest import ROOT, run_cli, shared_data
 
-from newsdesk.evaluation import (
-    Cited, EvalQuestion, Prediction, answer_articles, answered_from_earlier_topic, evaluate, off_corpus,
+from newsdesk.evaluation.run import (
+    Cited,
+    EvalQuestion,
+    Prediction,
+    answer_articles,
+    answered_from_earlier_topic,
+    evaluate,
+    off_corpus,
     read_questions,
 )
-from newsdesk.evaluation_suite import (
-    CHIT_CHAT, NEW_TOPIC, OFF_CORPUS, PARTS, PROBES, Figure, Probe, SuitePaths, measure, probe_pairs,
-    read_followups, run_suite, unrelated_partners,
+from newsdesk.evaluation.suite import (
+    CHIT_CHAT,
+    NEW_TOPIC,
+    OFF_CORPUS,
+    PARTS,
+    PROBES,
+    Figure,
+    Probe,
+    SuitePaths,
+    measure,
+    probe_pairs,
+    read_followups,
+    run_suite,
+    unrelated_partners,
 )
 
 

@@ -9,10 +9,10 @@ import pytest
 from reliability_support import ThreadServer
 from starlette.websockets import WebSocket
 
-from newsdesk.api import create_app
-from newsdesk.config import Settings
-from newsdesk.index import build_index
-from newsdesk.security import SAFETY_HEADERS, host_accepted, host_of, served_hosts
+from newsdesk.server.app import create_app
+from newsdesk.settings import Settings
+from newsdesk.index.generations import build_index
+from newsdesk.server.security import SAFETY_HEADERS, host_accepted, host_of, served_hosts
 from newsdesk.service import Newsdesk
 
 

@@ -1,10 +1,16 @@
 import pytest
 from conftest import SEED_ID
 
-from newsdesk import lexical
-from newsdesk.config import Settings
+from newsdesk.index import lexical
+from newsdesk.settings import Settings
 
-from newsdesk.index import IndexLocked, build_index, current_name, load_generation, write_lock
+from newsdesk.index.generations import (
+    IndexLocked,
+    build_index,
+    current_name,
+    load_generation,
+    write_lock,
+)
 
 
 def add_article(folder, name, title, body):
@@ -79,7 +85,7 @@ def test_an_index_from_the_previous_chunker_keeps_serving_then_rebuilds_once(set
     incremental again."""
     import json
 
-    from newsdesk.index import current_folder
+    from newsdesk.index.generations import current_folder
 
     build_index(settings, fake_embedder)
     manifest_path = current_folder(settings.embeddings) / "manifest.json"
@@ -130,7 +136,7 @@ def test_a_failed_build_leaves_the_served_generation_whole(settings, seeds, fake
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("newsdesk.index.LexicalIndex.save", explode)
+    monkeypatch.setattr("newsdesk.index.lexical.LexicalIndex.save", explode)
     with pytest.raises(RuntimeError):
         build_index(settings, fake_embedder)
     assert current_name(settings.embeddings) == before
@@ -161,7 +167,7 @@ def test_the_ivf_index_finds_stored_vectors_and_survives_a_round_trip(tmp_path):
     import faiss
     import numpy as np
 
-    from newsdesk.index import IVF_MIN_VECTORS, make_vector_index
+    from newsdesk.index.generations import IVF_MIN_VECTORS, make_vector_index
 
     generator = np.random.default_rng(0)
     centres = generator.standard_normal((300, 64)).astype(np.float32)

@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from newsdesk.api import WEB_ROOT, create_app
-from newsdesk.config import Settings
-from newsdesk.index import build_index
-from newsdesk.links import article_view_link, domain_of, web_url
+from newsdesk.server.app import WEB_ROOT, create_app
+from newsdesk.settings import Settings
+from newsdesk.index.generations import build_index
+from newsdesk.server.links import article_view_link, domain_of, web_url
 from newsdesk.service import Newsdesk
 
 # (url in the corpus, the host shown, the href the page may carry)
@@ -148,7 +148,7 @@ def test_ids_with_slashes_open_on_a_real_server_from_the_links_the_pages_give(tm
 
     from reliability_support import ThreadServer
 
-    from newsdesk.pages import article_link, latest_articles
+    from newsdesk.server.pages import article_link, latest_articles
 
     app = _corpus(tmp_path, fake_embedder, [
         {"doc_id": i, "title": f"Story {n}", "text": f"Story {n}\n\nThe harbour reopened, said {n}."}

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from conftest import TREATY_QUESTION, free_port
 
-from newsdesk.index import build_index
+from newsdesk.index.generations import build_index
 from newsdesk.service import Newsdesk
-from newsdesk.writers import LLMWriter, checked_sentences, prompt
+from newsdesk.answers.writers import LLMWriter, checked_sentences, prompt
 
 pytestmark = pytest.mark.llm
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import SEED
 
-from newsdesk.articles import read_articles
-from newsdesk.config import Settings
-from newsdesk.index import build_index, load_generation
+from newsdesk.articles.reading import read_articles
+from newsdesk.settings import Settings
+from newsdesk.index.generations import build_index, load_generation
 from newsdesk.passages import Chunker, ChunkerSettings
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
@@ -70,7 +70,7 @@ def test_manifest_records_the_backend_and_switching_rebuilds(settings, onnx_embe
 
 
 def test_the_export_is_cached_per_model(onnx_embedder):
-    from newsdesk.onnx_backend import exported_model
+    from newsdesk.embeddings.onnx_int8 import exported_model
 
     path = exported_model(Settings().resolved_model_path, onnx_embedder.identity)
     modified = path.stat().st_mtime_ns

@@ -9,13 +9,25 @@ from urllib.parse import urlencode
 import pytest
 from conftest import SEED, TREATY_QUESTION
 
-from newsdesk.answers import Answer, Citation
-from newsdesk.articles import Article, parse_article
-from newsdesk.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
-from newsdesk.pages import (FORM_HISTORY_CHARS, answer_parts, article_link, article_view, card_link,
-                            carried_history, form_history, latest_articles, passage_pieces,
-                            published_label, sentences_for_citation, source_groups, web_url)
-from newsdesk.security import MAX_BODY_BYTES
+from newsdesk.answers.extractive import Answer, Citation
+from newsdesk.articles.reading import Article, parse_article
+from newsdesk.answers.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from newsdesk.server.pages import (
+    FORM_HISTORY_CHARS,
+    answer_parts,
+    article_link,
+    article_view,
+    card_link,
+    carried_history,
+    form_history,
+    latest_articles,
+    passage_pieces,
+    published_label,
+    sentences_for_citation,
+    source_groups,
+    web_url,
+)
+from newsdesk.server.security import MAX_BODY_BYTES
 
 
 def seed_article() -> Article:
@@ -100,8 +112,8 @@ def test_latest_articles_are_newest_first_with_undated_ones_after():
 def test_page_routes_answer_in_html_even_when_refusing(tmp_path, fake_embedder):
     from fastapi.testclient import TestClient
 
-    from newsdesk.api import create_app
-    from newsdesk.config import Settings
+    from newsdesk.server.app import create_app
+    from newsdesk.settings import Settings
     from newsdesk.service import Newsdesk
 
     settings = Settings(seeds=(tmp_path,), embeddings=tmp_path / "none")
@@ -154,9 +166,9 @@ def chat(tmp_path, fake_embedder):
     keyword arguments of each desk.ask the page made."""
     from fastapi.testclient import TestClient
 
-    from newsdesk.api import create_app
-    from newsdesk.config import Settings
-    from newsdesk.index import build_index
+    from newsdesk.server.app import create_app
+    from newsdesk.settings import Settings
+    from newsdesk.index.generations import build_index
     from newsdesk.service import Newsdesk
 
     seeds = tmp_path / "seeds"
@@ -268,10 +280,10 @@ def test_the_hint_without_javascript_says_how_to_send(chat):
 def test_article_view_of_a_huge_article_is_bounded_and_keeps_the_cited_passage(tmp_path, fake_embedder):
     from fastapi.testclient import TestClient
 
-    from newsdesk.api import create_app
-    from newsdesk.config import Settings
-    from newsdesk.index import build_index
-    from newsdesk.pages import VIEW_BLOCKS, VIEW_CHARS
+    from newsdesk.server.app import create_app
+    from newsdesk.settings import Settings
+    from newsdesk.index.generations import build_index
+    from newsdesk.server.pages import VIEW_BLOCKS, VIEW_CHARS
     from newsdesk.service import Newsdesk
 
     seeds = tmp_path / "seeds"

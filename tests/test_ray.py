@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from conftest import SEED, free_port, run_cli, shared_data
 
-from newsdesk.config import Settings
-from newsdesk.index import build_index, load_generation
+from newsdesk.settings import Settings
+from newsdesk.index.generations import build_index, load_generation
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")]  # Ray's own settings
@@ -167,7 +167,7 @@ def assert_same_index(ray_root: Path, local_root: Path) -> None:
 
 def test_ray_build_equals_the_local_build_and_sends_only_new_and_changed_articles(
         ray_cluster, tmp_path, real_embedder):
-    from newsdesk.distributed import RayChunkAndEmbed
+    from newsdesk.index.ray_build import RayChunkAndEmbed
 
     seeds = tmp_path / "seeds"
     small_corpus(seeds)
@@ -210,8 +210,8 @@ class OtherModel:
 
 def test_workers_with_another_model_refuse_and_the_build_fails_cleanly(
         ray_cluster, settings, real_embedder):
-    from newsdesk.distributed import RayChunkAndEmbed
-    from newsdesk.index import IndexError_, current_name
+    from newsdesk.index.ray_build import RayChunkAndEmbed
+    from newsdesk.index.generations import IndexError_, current_name
 
     driver_model = OtherModel(real_embedder)
     step = RayChunkAndEmbed(settings, driver_model, ray_cluster.address)
@@ -243,7 +243,7 @@ def dev_corpus_articles(tmp_path: Path) -> tuple[Path, int]:
 
 @pytest.mark.ray
 def test_dev_corpus_through_the_cluster_equals_the_local_build(ray_cluster, tmp_path, real_embedder):
-    from newsdesk.distributed import RayChunkAndEmbed
+    from newsdesk.index.ray_build import RayChunkAndEmbed
 
     corpus, articles = dev_corpus_articles(tmp_path)
     local = Settings(seeds=(corpus,), embeddings=tmp_path / "local")

@@ -24,10 +24,10 @@ from reliability_support import (
     wait_for_lock_holder, write_articles,
 )
 
-from newsdesk.api import create_app
-from newsdesk.config import Settings
-from newsdesk.index import build_index, load_generation, write_lock
-from newsdesk.security import CONTENT_SECURITY_POLICY, MAX_BODY_BYTES, exposure_warning
+from newsdesk.server.app import create_app
+from newsdesk.settings import Settings
+from newsdesk.index.generations import build_index, load_generation, write_lock
+from newsdesk.server.security import CONTENT_SECURITY_POLICY, MAX_BODY_BYTES, exposure_warning
 from newsdesk.service import Newsdesk
 
 # ---------------------------------------------------------------- 1. hot re-index under load
@@ -236,7 +236,7 @@ def test_surrogates_and_non_finite_numbers_get_a_readable_422_with_the_safety_he
 def test_paired_surrogates_are_text_and_a_crash_still_gets_the_safety_headers(fake_app):
     from fastapi.testclient import TestClient
 
-    from newsdesk.security import readable
+    from newsdesk.server.security import readable
 
     @fake_app.get("/crash")
     def crash():
@@ -270,7 +270,7 @@ def test_pages_escape_article_text_and_templates_autoescape(tmp_path, fake_embed
         assert "&lt;img src=x onerror=alert(1)&gt;" in html or "&lt;script&gt;" in html
     from fastapi.templating import Jinja2Templates
 
-    from newsdesk.api import WEB_ROOT
+    from newsdesk.server.app import WEB_ROOT
 
     env = Jinja2Templates(directory=str(WEB_ROOT / "templates")).env
     assert env.autoescape is True or env.autoescape("chat.html")
@@ -445,7 +445,7 @@ def _damaged_copy(embeddings, name: str, damage) -> None:
     it (damages of CURRENT itself write it and say so)."""
     import os
 
-    from newsdesk.index import current_folder
+    from newsdesk.index.generations import current_folder
 
     folder = embeddings / "generations" / name
     shutil.copytree(current_folder(embeddings), folder)
@@ -586,7 +586,7 @@ class _CountingEmbedder(FakeEmbedder):
 
 
 def test_a_build_that_would_not_fit_is_refused_before_embedding_and_health_says_so(tmp_path, monkeypatch):
-    import newsdesk.index as index
+    import newsdesk.index.generations as index
 
     seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
     write_articles(seeds, synthetic_articles(range(20)))
@@ -617,7 +617,7 @@ def test_a_build_that_fills_the_disk_removes_its_files_and_says_which_file(tmp_p
     """A stubbed full disk (numpy's own words); the tmpfs test below fills a real one."""
     import numpy as np
 
-    import newsdesk.index as index
+    import newsdesk.index.generations as index
 
     seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
     write_articles(seeds, synthetic_articles(range(10)))
@@ -651,7 +651,7 @@ def test_on_a_small_filesystem_index_refuses_or_cleans_up_and_serve_goes_on(tmp_
     """A real 3 MB tmpfs (skipped where mounting is not allowed): a second build that cannot fit
     is refused in one line; one that the disk fills up while it writes removes its temporary
     folder and says which file; the next build starts clean; read-only, index says so."""
-    from newsdesk.index import current_name, last_build_failure
+    from newsdesk.index.generations import current_name, last_build_failure
 
     from reliability_support import fill_filesystem, remount_read_only, small_filesystem
 

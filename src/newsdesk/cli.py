@@ -8,8 +8,8 @@ import logging
 import sys
 import textwrap
 
-from .config import Settings
-from .evaluation_suite import PARTS as SUITE_PARTS  # light: the suite imports its engines when run
+from newsdesk.settings import Settings
+from newsdesk.evaluation.suite import PARTS as SUITE_PARTS  # light: the suite imports its engines when run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,13 +89,18 @@ def _settings(args, **extra) -> Settings:
 
 
 def _index(args) -> int:
-    from .embeddings import load_embedder
-    from .index import IndexError_, build_index, refuse_if_locked, refuse_if_read_only
+    from newsdesk.embeddings import load_embedder
+    from newsdesk.index.generations import (
+        IndexError_,
+        build_index,
+        refuse_if_locked,
+        refuse_if_read_only,
+    )
 
     settings = _settings(args, ray_address=args.ray or None)
     build = build_index
     if args.ray is not None or settings.ray_address:
-        from .distributed import build_index_on_ray as build
+        from newsdesk.index.ray_build import build_index_on_ray as build
     try:
         refuse_if_read_only(settings.embeddings)
         refuse_if_locked(settings.embeddings)
@@ -115,8 +120,8 @@ def _index(args) -> int:
 def _serve(args) -> int:
     import uvicorn
 
-    from .api import create_app
-    from .security import exposure_warning
+    from newsdesk.server.app import create_app
+    from newsdesk.server.security import exposure_warning
 
     settings = _settings(args, host=args.host, port=args.port)
     warning = exposure_warning(settings.host, settings.api_token)
@@ -129,8 +134,8 @@ def _serve(args) -> int:
 
 
 def _ask(args) -> int:
-    from .index import IndexError_, current_name
-    from .service import Newsdesk
+    from newsdesk.index.generations import IndexError_, current_name
+    from newsdesk.service import Newsdesk
 
     if not 1 <= args.k <= 50:
         raise _UserError("-k must be between 1 and 50")
@@ -161,7 +166,7 @@ def _ask(args) -> int:
 def _eval(args) -> int:
     from pathlib import Path
 
-    from .evaluation import run_recipes
+    from newsdesk.evaluation.run import run_recipes
 
     if not 1 <= args.k <= 50:
         raise _UserError("-k must be between 1 and 50")
@@ -187,7 +192,7 @@ def _eval(args) -> int:
 def _eval_suite(args) -> int:
     from pathlib import Path
 
-    from .evaluation_suite import SuitePaths, run_suite
+    from newsdesk.evaluation.suite import SuitePaths, run_suite
 
     mixed = [flag for flag, given in (("--corpus", args.corpus), ("--questions", args.questions),
                                       ("--recipe", args.recipe), ("--embeddings", args.embeddings),

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .articles import INVISIBLE, Article, _blocks, is_blank, trimmed
+from newsdesk.articles.reading import INVISIBLE, Article, _blocks, is_blank, trimmed
 
 # Token start offsets of a text, from the embedder's own tokenizer, so budgets are exact.
 TokenOffsets = Callable[[Sequence[str]], list[list[int]]]

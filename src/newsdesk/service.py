@@ -9,17 +9,31 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterator
 
-from .answers import Answer, Retrieved, answer_retrieved, retrieve, small_talk_answer
-from .articles import Article
-from .config import Settings
-from .embeddings import Embedder, load_embedder
-from .index import (DamagedIndex, Generation, IndexError_, current_folder, current_name,
-                    last_build_failure, load_generation)
-from . import conversation
-from .conversation import History, Understood
-from .retrieval import Retriever
-from .streaming import StreamEvent, stream_answer, stream_reply
-from .writers import writer_for
+from newsdesk.answers.extractive import (
+    Answer,
+    Retrieved,
+    answer_retrieved,
+    retrieve,
+    small_talk_answer,
+)
+from newsdesk.articles.reading import Article
+from newsdesk.settings import Settings
+from newsdesk.embeddings.base import Embedder
+from newsdesk.embeddings import load_embedder
+from newsdesk.index.generations import (
+    DamagedIndex,
+    Generation,
+    IndexError_,
+    current_folder,
+    current_name,
+    last_build_failure,
+    load_generation,
+)
+from newsdesk.answers import conversation
+from newsdesk.answers.conversation import History, Understood
+from newsdesk.retrieval.hybrid import Retriever
+from newsdesk.answers.streaming import StreamEvent, stream_answer, stream_reply
+from newsdesk.answers.writers import writer_for
 
 log = logging.getLogger("newsdesk")
 

@@ -21,8 +21,8 @@ from reliability_support import (
     synthetic_articles, traced_operations, wait_for_lock_holder, write_articles,
 )
 
-from newsdesk.config import Settings
-from newsdesk.index import build_index, load_generation
+from newsdesk.settings import Settings
+from newsdesk.index.generations import build_index, load_generation
 
 pytestmark = pytest.mark.stress
 

@@ -18,13 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from .answers import Answer, Citation
-from .conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
-from .index import IndexError_
-from .links import article_view_link, without_bidi_controls, web_url
-from .security import StrictJSONRoute
-from .service import Newsdesk
-from .streaming import AnswerPiece, CitationsEvent, DoneEvent
+from newsdesk.answers.extractive import Answer, Citation
+from newsdesk.answers.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from newsdesk.index.generations import IndexError_
+from newsdesk.server.links import article_view_link, without_bidi_controls, web_url
+from newsdesk.server.security import StrictJSONRoute
+from newsdesk.service import Newsdesk
+from newsdesk.answers.streaming import AnswerPiece, CitationsEvent, DoneEvent
 
 MODEL_ID = "newsdesk"
 MAX_QUESTION_CHARS = 2000

@@ -10,12 +10,12 @@ from typing import Protocol, Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from .answer_types import Kind, asked_kind, holds_kind
-from .conversation import content_words
-from .coverage import Evidence, confidence_of
-from .lexical import tokenize
-from .passages import sentence_spans
-from .retrieval import Hit, Margins, Retriever
+from newsdesk.answers.kinds import Kind, asked_kind, holds_kind
+from newsdesk.answers.conversation import content_words
+from newsdesk.answers.coverage import Evidence, confidence_of
+from newsdesk.index.lexical import tokenize
+from newsdesk.passages import sentence_spans
+from newsdesk.retrieval.hybrid import Hit, Margins, Retriever
 
 NOT_COVERED = "The indexed articles don't cover this question."
 MAX_ANSWER_SENTENCES = 3

@@ -14,9 +14,16 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel
 
-from .answers import (NOT_COVERED, Answer, AnswerWriter, Citation, Retrieved, WriterFailed,
-                      extractive_answer)
-from .retrieval import Retriever
+from newsdesk.answers.extractive import (
+    NOT_COVERED,
+    Answer,
+    AnswerWriter,
+    Citation,
+    Retrieved,
+    WriterFailed,
+    extractive_answer,
+)
+from newsdesk.retrieval.hybrid import Retriever
 
 # An extractive answer is "sentence [n] sentence [m]": each piece ends after its marker.
 _AFTER_MARKER = re.compile(r"(?<=\])\s+(?=\S)")

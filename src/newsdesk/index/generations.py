@@ -28,11 +28,11 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .articles import Article, InputProblem, read_articles
-from .config import Settings
-from .embeddings import Embedder
-from .lexical import LexicalIndex, TermCounts
-from .passages import Chunker, ChunkerSettings, Passage
+from newsdesk.articles.reading import Article, InputProblem, read_articles
+from newsdesk.settings import Settings
+from newsdesk.embeddings.base import Embedder
+from newsdesk.index.lexical import LexicalIndex, TermCounts
+from newsdesk.passages import Chunker, ChunkerSettings, Passage
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"

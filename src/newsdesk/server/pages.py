@@ -14,10 +14,10 @@ from datetime import date, datetime
 from typing import Iterable, Sequence
 from urllib.parse import quote, urlencode
 
-from .answers import Answer, Citation
-from .articles import Article, _blocks
-from .conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
-from .links import domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
+from newsdesk.answers.extractive import Answer, Citation
+from newsdesk.articles.reading import Article, _blocks
+from newsdesk.answers.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from newsdesk.server.links import domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _DATE = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})")

@@ -23,9 +23,20 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .evaluation import (
-    EvalQuestion, GoldSpan, Prediction, Report, answer_articles, answered_from_earlier_topic,
-    evaluate, index_corpus, newsdesk_asker, off_corpus, percentile, prediction_of, read_questions,
+from newsdesk.evaluation.run import (
+    EvalQuestion,
+    GoldSpan,
+    Prediction,
+    Report,
+    answer_articles,
+    answered_from_earlier_topic,
+    evaluate,
+    index_corpus,
+    newsdesk_asker,
+    off_corpus,
+    percentile,
+    prediction_of,
+    read_questions,
 )
 
 PARTS = ("realtimeqa", "squad", "off-corpus", "conversation", "followups")
@@ -227,7 +238,7 @@ def unrelated_partners(questions: Sequence[EvalQuestion],
 
 def turns_after(question: str, answer: str) -> list:
     """The conversation so far: a question and the answer newsdesk gave it."""
-    from .conversation import MAX_TURN_CHARS, Turn
+    from newsdesk.answers.conversation import MAX_TURN_CHARS, Turn
 
     return [Turn(role="user", content=question[:MAX_TURN_CHARS]),
             Turn(role="assistant", content=(answer.strip() or "(no answer)")[:MAX_TURN_CHARS])]
@@ -465,7 +476,7 @@ def run_suite(parts: Sequence[str] = PARTS, paths: SuitePaths = SuitePaths(), k:
               log: Callable[[str], None] = lambda _: None) -> SuiteResult:
     """What `newsdesk eval --suite` does: bring each corpus's index (.cache/eval-<corpus>) up to
     date, ask every part's questions, and score them against their goals."""
-    from .evaluation import default_embeddings_folder
+    from newsdesk.evaluation.run import default_embeddings_folder
 
     parts = [p for p in PARTS if p in set(parts)]
     missing = [str(p) for p in paths.needed(parts) if not p.exists()]
@@ -474,7 +485,7 @@ def run_suite(parts: Sequence[str] = PARTS, paths: SuitePaths = SuitePaths(), k:
     desks = {}
     def desk(corpus: Path):
         nonlocal embedder
-        from .service import Newsdesk
+        from newsdesk.service import Newsdesk
 
         if corpus not in desks:
             log(f"index {corpus} → {default_embeddings_folder(corpus)}")

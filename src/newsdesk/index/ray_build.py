@@ -21,11 +21,11 @@ from typing import Callable
 
 import numpy as np
 
-from .articles import Article
-from .config import Settings
-from .embeddings import Embedder
-from .index import BuildReport, ChunkAndEmbed, IndexError_, build_index
-from .passages import Chunker, ChunkerSettings, Passage
+from newsdesk.articles.reading import Article
+from newsdesk.settings import Settings
+from newsdesk.embeddings.base import Embedder
+from newsdesk.index.generations import BuildReport, ChunkAndEmbed, IndexError_, build_index
+from newsdesk.passages import Chunker, ChunkerSettings, Passage
 
 ARTICLES_PER_BATCH = 16  # articles per worker call: ~200 passages, a few model batches
 
@@ -52,7 +52,7 @@ class ChunkAndEmbedWorker:
     def __init__(self, spec: WorkerSpec):
         import torch
 
-        from .embeddings import load_embedder
+        from newsdesk.embeddings import load_embedder
 
         # As many torch threads as the CPUs Ray reserved: actors on a node must not fight over cores.
         torch.set_num_threads(spec.threads)

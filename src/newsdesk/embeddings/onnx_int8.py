@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from .embeddings import model_identity, tokenizer_offsets
+from newsdesk.embeddings.base import model_identity, tokenizer_offsets
 
 BACKEND = "onnx-int8"
 OPSET = 17

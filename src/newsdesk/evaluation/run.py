@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .config import Settings
+from newsdesk.settings import Settings
 
 CUTOFFS = (1, 5, 10)
 MRR_CUTOFF = 10
@@ -311,8 +311,8 @@ def default_embeddings_folder(corpus: Path) -> Path:
 def index_corpus(corpus: Path, embeddings: Path, embedder=None, progress: bool = False,
                  log: Callable[[str], None] = lambda _: None):
     """Bring the evaluation index up to date (only new and changed articles are embedded)."""
-    from .embeddings import load_embedder
-    from .index import build_index
+    from newsdesk.embeddings import load_embedder
+    from newsdesk.index.generations import build_index
 
     settings = Settings.from_env(seeds=(corpus,), embeddings=embeddings)
     embedder = embedder or load_embedder(settings)
@@ -326,7 +326,7 @@ NEWSDESK_RECIPES = ("newsdesk", "newsdesk-undated")
 
 def run_newsdesk(corpus: Path, questions: Sequence[EvalQuestion], embeddings: Path,
                  k: int = 10, embedder=None, progress: bool = False, use_dates: bool = True) -> Report:
-    from .service import Newsdesk
+    from newsdesk.service import Newsdesk
 
     settings, embedder, _ = index_corpus(corpus, embeddings, embedder, progress)
     desk = Newsdesk(settings, embedder)
@@ -400,8 +400,8 @@ def run_recipes(corpus: Path, questions_path: Path, recipes: Sequence[str], k: i
                                         use_dates=recipe == "newsdesk"))
             continue
         if chunks is None:
-            from .baselines import ChunkIndex
-            from .embeddings import load_embedder
+            from newsdesk.evaluation.baselines import ChunkIndex
+            from newsdesk.embeddings import load_embedder
 
             chunks = ChunkIndex.for_corpus(corpus, cache=embeddings.parent / "baselines",
                                            embedder=load_embedder(Settings.from_env()))

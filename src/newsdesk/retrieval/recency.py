@@ -1,4 +1,4 @@
-"""Dates: articles' publication dates, the recency prior, and the time words of a question.
+"""Recency: the prior that favours recent articles, and the time words of a question.
 
 News questions are about "now" unless they say otherwise. With an `as_of` date (the reader's
 today in the web chat), an article's fused score is scaled by a prior that falls smoothly with
@@ -13,19 +13,6 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-
-_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})")
-
-
-def parse_date(value: str | None) -> date | None:
-    """The date at the start of '2022/01/07', '2022-01-07T10:00:00Z' and the like; else None."""
-    match = _DATE.match(value.strip()) if value else None
-    if not match:
-        return None
-    try:
-        return date(*(int(part) for part in match.groups()))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,25 @@ from fastapi.templating import Jinja2Templates
 from starlette.convertors import PathConvertor, register_url_convertor
 from pydantic import BaseModel, Field, field_validator
 
-from .answers import Answer
-from .config import Settings
-from .conversation import MAX_HISTORY_TURNS, Turn
-from . import pages
-from .index import IndexError_
-from .openai_api import openai_router
-from .security import SafetyLayer, StrictJSONRoute, served_hosts, validation_error_response
-from .service import Newsdesk
+from newsdesk.answers.extractive import Answer
+from newsdesk.settings import Settings
+from newsdesk.answers.conversation import MAX_HISTORY_TURNS, Turn
+from newsdesk.server import pages
+from newsdesk.index.generations import IndexError_
+from newsdesk.server.openai_routes import openai_router
+from newsdesk.server.security import (
+    SafetyLayer,
+    StrictJSONRoute,
+    served_hosts,
+    validation_error_response,
+)
+from newsdesk.service import Newsdesk
 
 MAX_QUESTION_CHARS = 2000
-WEB_ROOT = Path(__file__).resolve().parents[2] / "web"
+# web/ stays at the top of the checkout (the layout the user asked for); a wheel carries it as
+# newsdesk/web (pyproject's force-include), so an installed `newsdesk serve` finds it there.
+_PACKAGED_WEB = Path(__file__).resolve().parents[1] / "web"
+WEB_ROOT = _PACKAGED_WEB if _PACKAGED_WEB.is_dir() else Path(__file__).resolve().parents[3] / "web"
 
 
 class AskRequest(BaseModel):

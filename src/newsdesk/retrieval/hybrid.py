@@ -7,11 +7,12 @@ from datetime import date
 
 import numpy as np
 
-from .dates import RecencyPrior, parse_date, time_window
-from .embeddings import Embedder
-from .index import Generation
-from .lexical import tokenize
-from .passages import Passage
+from newsdesk.retrieval.recency import RecencyPrior, time_window
+from newsdesk.articles.dates import parse_date
+from newsdesk.embeddings.base import Embedder
+from newsdesk.index.generations import Generation
+from newsdesk.index.lexical import tokenize
+from newsdesk.passages import Passage
 
 DENSE_CANDIDATES = 100
 LEXICAL_CANDIDATES = 100

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 
-log = logging.getLogger("newsdesk.api")
+log = logging.getLogger("newsdesk.server")
 
 MAX_BODY_BYTES = 64 * 1024
 

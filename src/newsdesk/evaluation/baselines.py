@@ -15,9 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .articles import Article, read_articles
-from .evaluation import Ask, Cited, EvalQuestion, Prediction
-from .lexical import LexicalIndex
+from newsdesk.articles.reading import Article, read_articles
+from newsdesk.evaluation.run import Ask, Cited, EvalQuestion, Prediction
+from newsdesk.index.lexical import LexicalIndex
 
 CHUNK_CHARS = 1000
 CANDIDATES = 100

@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from .answers import Citation, Draft, WriterFailed
-from .config import Settings
-from .lexical import tokenize
-from .passages import sentence_spans
-from .retrieval import Hit
+from newsdesk.answers.extractive import Citation, Draft, WriterFailed
+from newsdesk.settings import Settings
+from newsdesk.index.lexical import tokenize
+from newsdesk.passages import sentence_spans
+from newsdesk.retrieval.hybrid import Hit
 
 PROMPT_PASSAGES = 3  # a small local model reads the best few passages only
 PASSAGE_CHARS = 1000

@@ -1,0 +1,1 @@
+"""Articles: reading seed files and JSONL corpora into typed `Article` records (stage 1)."""

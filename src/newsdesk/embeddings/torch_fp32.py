@@ -1,0 +1,48 @@
+"""The torch embedder: all-MiniLM-L6-v2 (or any local sentence-transformers folder) in fp32."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from newsdesk.embeddings.base import model_identity, tokenizer_offsets
+
+
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 (or any local sentence-transformers folder) on the CPU with torch."""
+
+    backend = "torch"
+
+    def __init__(self, model_path: str, batch_size: int = 64):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
+        transformers_logging.set_verbosity_error()
+
+        self.model = SentenceTransformer(model_path, device="cpu")
+        self.tokenizer = self.model.tokenizer
+        self.batch_size = batch_size
+        self.max_tokens = int(self.model.max_seq_length)
+        self.dimension = int(self.model.get_embedding_dimension()
+                             if hasattr(self.model, "get_embedding_dimension")
+                             else self.model.get_sentence_embedding_dimension())
+        self.identity = model_identity(model_path, self.backend)
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[int]]:
+        return tokenizer_offsets(self.tokenizer, texts)

@@ -1,0 +1,1 @@
+"""Evaluation: question sets asked through the library, the baselines, and the issue suite."""
