@@ -48,6 +48,16 @@ class Passage:
     char_start: int
     char_end: int
 
+    @classmethod
+    def of(cls, article: Article, n: int, start: int, end: int) -> "Passage":
+        """The n-th passage of an article, article.text[start:end]: the one place an id is made."""
+        return cls(f"{article.id}#{n}", article.id, article.title, article.text[start:end], start, end)
+
+    @property
+    def number(self) -> int:
+        """n of "<article id>#<n>": the passage's place in its article."""
+        return int(self.passage_id.rsplit("#", 1)[1])
+
     def embedding_text(self) -> str:
         """The title travels with the passage so 'it' and 'the treaty' keep their subject."""
         return f"{self.title}\n\n{self.text}" if self.title else self.text
@@ -113,13 +123,7 @@ class Chunker:
             units = self._units(article, region, token_starts, budget)
             chunks.extend(_pack(units, budget, self.settings.overlap_sentences,
                                 self.settings.passage_chars))
-        return [
-            Passage(
-                passage_id=f"{article.id}#{n}", article_id=article.id, title=article.title,
-                text=article.text[start:end], char_start=start, char_end=end,
-            )
-            for n, (start, end) in enumerate(chunks)
-        ]
+        return [Passage.of(article, n, start, end) for n, (start, end) in enumerate(chunks)]
 
     def budget(self, title_tokens: int) -> int:
         window = min(self.settings.passage_tokens, self.settings.model_max_tokens)

@@ -360,8 +360,7 @@ def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: 
             first, last = previous.rows_by_article.get(article.id, (0, 0))
             for n, row in enumerate(range(first, last)):
                 _, start, end = previous.passage_rows[row]
-                passages.append(Passage(f"{article.id}#{n}", article.id, article.title,
-                                        article.text[start:end], start, end))
+                passages.append(Passage.of(article, n, start, end))
             sources.append(range(first, last))
         else:
             own = fresh_by_id[article.id]
@@ -778,8 +777,7 @@ def _read_generation(folder: Path) -> Generation:
                 raise ValueError(f"a passage of {article_id!r} points outside articles.jsonl")
             n = counters.get(article_id, 0)
             counters[article_id] = n + 1
-            passages.append(Passage(f"{article_id}#{n}", article_id, article.title,
-                                    article.text[start:end], start, end))
+            passages.append(Passage.of(article, n, start, end))
     with _Reading("index.faiss"):
         vectors_index = faiss.read_index(str(folder / "index.faiss"))
         if vectors_index.ntotal != len(passages):

@@ -70,15 +70,11 @@ class ChunkAndEmbedWorker:
         vectors = self.embedder.embed([p.embedding_text() for p in passages])
         return {
             "article_id": np.array([p.article_id for p in passages], dtype=object),
-            "n": np.array([_passage_number(p) for p in passages], dtype=np.int64),
+            "n": np.array([p.number for p in passages], dtype=np.int64),
             "char_start": np.array([p.char_start for p in passages], dtype=np.int64),
             "char_end": np.array([p.char_end for p in passages], dtype=np.int64),
             "vector": vectors.reshape(len(passages), self.embedder.dimension),
         }
-
-
-def _passage_number(passage: Passage) -> int:
-    return int(passage.passage_id.rsplit("#", 1)[1])
 
 
 class RayChunkAndEmbed:
@@ -147,8 +143,7 @@ def _passages_and_vectors(articles: list[Article], rows, dimension: int):
         own = sorted(rows.get(article.id, []), key=lambda row: row[0])
         if [n for n, *_ in own] != list(range(len(own))):
             raise RayUnavailable(f"the cluster returned an incomplete set of passages for {article.id}")
-        passages.append([Passage(f"{article.id}#{n}", article.id, article.title,
-                                 article.text[start:end], start, end) for n, start, end, _ in own])
+        passages.append([Passage.of(article, n, start, end) for n, start, end, _ in own])
         vectors.extend(vector for *_, vector in own)
     matrix = np.stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
     return passages, np.ascontiguousarray(matrix, dtype=np.float32)
