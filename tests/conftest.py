@@ -15,6 +15,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
+from ci_required import pytest_runtest_makereport  # noqa: E402,F401 (under CI, browser and Ray tests may not skip)
 from fakes import FakeEmbedder  # noqa: E402
 
 from newsdesk.settings import Settings  # noqa: E402
