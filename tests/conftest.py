@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 
@@ -94,14 +95,15 @@ def free_port() -> int:
 class Server:
     """`newsdesk serve` in a subprocess on a free port, as a user would run it."""
 
-    def __init__(self, embeddings: Path, env: dict | None = None, host: str = "127.0.0.1"):
+    def __init__(self, embeddings: Path, env: dict | None = None, host: str = "127.0.0.1",
+                 newsdesk: Sequence[str] = (sys.executable, "-m", "newsdesk.cli"), cwd: Path | None = None):
+        """newsdesk: the command that runs newsdesk (an installed `newsdesk` script, say)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = embeddings.parent / f"server-{self.port}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "newsdesk.cli", "serve", "--embeddings", str(embeddings),
-             "--host", host, "--port", str(self.port)],
-            stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+            [*newsdesk, "serve", "--embeddings", str(embeddings), "--host", host, "--port", str(self.port)],
+            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, cwd=cwd,
             env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
         )
         self._wait_until_up()

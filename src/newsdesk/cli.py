@@ -90,12 +90,9 @@ def _settings(args, **extra) -> Settings:
 
 def _index(args) -> int:
     from newsdesk.embeddings import load_embedder
-    from newsdesk.index.generations import (
-        IndexError_,
-        build_index,
-        refuse_if_locked,
-        refuse_if_read_only,
-    )
+    from newsdesk.index.build import build_index
+    from newsdesk.index.errors import IndexError_
+    from newsdesk.index.store import refuse_if_locked, refuse_if_read_only
 
     settings = _settings(args, ray_address=args.ray or None)
     build = build_index
@@ -134,7 +131,8 @@ def _serve(args) -> int:
 
 
 def _ask(args) -> int:
-    from newsdesk.index.generations import IndexError_, current_name
+    from newsdesk.index.errors import IndexError_
+    from newsdesk.index.store import current_name
     from newsdesk.service import Newsdesk
 
     if not 1 <= args.k <= 50:

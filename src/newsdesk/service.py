@@ -20,10 +20,9 @@ from newsdesk.articles.reading import Article
 from newsdesk.settings import Settings
 from newsdesk.embeddings.base import Embedder
 from newsdesk.embeddings import load_embedder
-from newsdesk.index.generations import (
-    DamagedIndex,
+from newsdesk.index.errors import DamagedIndex, IndexError_
+from newsdesk.index.store import (
     Generation,
-    IndexError_,
     current_folder,
     current_name,
     last_build_failure,

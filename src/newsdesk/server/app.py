@@ -19,7 +19,7 @@ from newsdesk.answers.extractive import Answer
 from newsdesk.settings import Settings
 from newsdesk.answers.conversation import MAX_HISTORY_TURNS, Turn
 from newsdesk.server import pages
-from newsdesk.index.generations import IndexError_
+from newsdesk.index.errors import IndexError_
 from newsdesk.server.openai_routes import openai_router
 from newsdesk.server.security import (
     SafetyLayer,
