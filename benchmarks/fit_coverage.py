@@ -41,7 +41,7 @@ THRESHOLD = 0.5
 def measure() -> list[dict]:
     """Evidence of every question of the three sets, through the /ask retrieval path."""
     from newsdesk.retrieval.hybrid import Retriever
-    from newsdesk.index.generations import load_generation
+    from newsdesk.index.store import load_generation
 
     rows = []
     embedder = None

@@ -27,7 +27,7 @@ from newsdesk.evaluation.run import (
     index_corpus,
     read_questions,
 )
-from newsdesk.index.generations import load_generation
+from newsdesk.index.store import load_generation
 from newsdesk.retrieval.hybrid import Retriever, RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,8 @@ from records import Row, Run
 
 from newsdesk.settings import Settings
 from newsdesk.embeddings import load_embedder
-from newsdesk.index.generations import build_index, load_generation
+from newsdesk.index.build import build_index
+from newsdesk.index.store import load_generation
 
 
 BUILD_SECONDS = "build-seconds.json"

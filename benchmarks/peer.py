@@ -12,7 +12,7 @@ from serving import time_each
 
 from newsdesk.settings import Settings
 from newsdesk.embeddings import load_embedder
-from newsdesk.index.generations import load_generation
+from newsdesk.index.store import load_generation
 from newsdesk.retrieval.hybrid import Retriever
 
 

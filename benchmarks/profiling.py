@@ -10,7 +10,7 @@ from corpus import BenchCorpus
 
 from newsdesk.settings import Settings
 from newsdesk.embeddings import load_embedder
-from newsdesk.index.generations import build_index
+from newsdesk.index.build import build_index
 from newsdesk.service import Newsdesk
 
 

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _articles_in(index: Path) -> int:
-    from newsdesk.index.generations import current_folder, read_manifest
+    from newsdesk.index.store import current_folder, read_manifest
 
     return read_manifest(current_folder(index))["counts"]["articles"]
 
@@ -149,7 +149,7 @@ def _reload(folder: Path, backend: str):
     """A BuiltIndex for an index built by an earlier run (its build time is in that run's JSON)."""
     from indexing import BuiltIndex, build_seconds
 
-    from newsdesk.index.generations import load_generation
+    from newsdesk.index.store import load_generation
 
     generation = load_generation(folder)
     seconds = build_seconds(folder.parent).get(backend, float("nan"))
@@ -160,7 +160,7 @@ def _reload(folder: Path, backend: str):
 def _real_vectors(workdir: Path, backends: list[str], questions: list[str]):
     from newsdesk.settings import Settings
     from newsdesk.embeddings import load_embedder
-    from newsdesk.index.generations import current_folder
+    from newsdesk.index.store import current_folder
 
     backend = backends[0]
     folder = current_folder(workdir / f"index-{backend}")

@@ -18,7 +18,7 @@ from records import Latency, Row, Run
 
 from newsdesk.settings import Settings
 from newsdesk.embeddings import load_embedder
-from newsdesk.index.generations import load_generation
+from newsdesk.index.store import load_generation
 from newsdesk.retrieval.hybrid import DENSE_CANDIDATES
 from newsdesk.service import Newsdesk
 
@@ -173,11 +173,11 @@ def parts_of_ask(embeddings: Path, backend: str, questions: Sequence[str],
         embedder.embed([question])
     vectors = {}
     embedding = time_each(lambda q: vectors.setdefault(q, embedder.embed([q])), questions)
-    count = min(DENSE_CANDIDATES, generation.vectors_index.ntotal)
     desk = Newsdesk(settings, embedder)  # also sets FAISS to one thread, as in the server
     return Parts(
         query_embedding=embedding,
-        faiss_search=time_each(lambda q: generation.vectors_index.search(vectors[q], count), questions),
+        faiss_search=time_each(lambda q: generation.vectors.search(vectors[q], DENSE_CANDIDATES),
+                               questions),
         bm25_scores=time_each(generation.lexical.scores, questions),
         ask_in_process=time_each(desk.ask, questions),
     )

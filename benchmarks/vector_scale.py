@@ -1,4 +1,5 @@
-"""Benchmark 6: FAISS index types at 100k and 1M vectors, latency and recall@10 against exact."""
+"""Benchmark 6: the vector store's index types (FAISS) at 100k and 1M vectors, latency and recall@10
+against exact."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from records import Row, Run
 
-from newsdesk.index.generations import make_vector_index
+from newsdesk.index.vectors import VectorStore, ivf_lists
 
 K = 10
 NOISE = 0.3  # relative to a unit vector
@@ -42,14 +43,13 @@ class IndexFigures:
     recall: float
 
 
-def one_at_a_time(index, queries: np.ndarray) -> tuple[np.ndarray, float]:
-    import faiss
-
-    faiss.omp_set_num_threads(1)  # as the server searches (service.py)
-    found = np.empty((len(queries), K), dtype=np.int64)
+def one_at_a_time(index: VectorStore, queries: np.ndarray) -> tuple[np.ndarray, float]:
+    VectorStore.use_threads(1)  # as the server searches (service.py)
+    found = np.full((len(queries), K), -1, dtype=np.int64)
     started = time.perf_counter()
     for n, query in enumerate(queries):
-        found[n] = index.search(query.reshape(1, -1), K)[1][0]
+        rows = index.search(query, K)[0]
+        found[n, :len(rows)] = rows
     return found, (time.perf_counter() - started) * 1000 / len(queries)
 
 
@@ -58,42 +58,40 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
 
 
 def measure(vectors: np.ndarray, queries: np.ndarray) -> list[IndexFigures]:
-    import faiss
-
     figures = []
-    faiss.omp_set_num_threads(os.cpu_count() or 1)  # builds use every core
+    VectorStore.use_threads(os.cpu_count() or 1)  # builds use every core
     started = time.perf_counter()
-    flat = make_vector_index(vectors, "flat")
+    flat = VectorStore.build(vectors, "flat")
     flat_build = time.perf_counter() - started
     exact, flat_ms = one_at_a_time(flat, queries)
     figures.append(IndexFigures("flat (exact)", flat_build, flat_ms, 1.0))
     del flat
 
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    VectorStore.use_threads(os.cpu_count() or 1)
     started = time.perf_counter()
-    hnsw = make_vector_index(vectors, "hnsw")
+    hnsw = VectorStore.build(vectors, "hnsw")
     hnsw_build = time.perf_counter() - started
-    default_ef = hnsw.hnsw.efSearch
+    default_ef = hnsw.breadth
     for ef in sorted({64, 128, 256, default_ef, 1024}):
-        hnsw.hnsw.efSearch = ef
+        hnsw.breadth = ef
         found, ms = one_at_a_time(hnsw, queries)
         marker = " (the setting's default)" if ef == default_ef else ""
         figures.append(IndexFigures(f"hnsw M=32 efSearch={ef}{marker}", hnsw_build, ms,
                                     recall_at_k(found, exact)))
     del hnsw
 
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    VectorStore.use_threads(os.cpu_count() or 1)
     started = time.perf_counter()
-    ivf = make_vector_index(vectors, "ivf")
+    ivf = VectorStore.build(vectors, "ivf")
     ivf_build = time.perf_counter() - started
-    if isinstance(ivf, faiss.IndexIVF):
-        default_probes = ivf.nprobe
+    if ivf.kind == "ivf":
+        default_probes = ivf.breadth
         for probes in sorted({16, 32, default_probes}):
-            ivf.nprobe = probes
+            ivf.breadth = probes
             found, ms = one_at_a_time(ivf, queries)
             marker = " (the setting's default)" if probes == default_probes else ""
-            figures.append(IndexFigures(f"ivf {ivf.nlist} lists nprobe={probes}{marker}", ivf_build,
-                                        ms, recall_at_k(found, exact)))
+            name = f"ivf {ivf_lists(len(vectors))} lists nprobe={probes}{marker}"
+            figures.append(IndexFigures(name, ivf_build, ms, recall_at_k(found, exact)))
     return figures
 
 

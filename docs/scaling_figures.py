@@ -19,6 +19,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -36,27 +37,30 @@ def unit_vectors(count: int, seed: int) -> np.ndarray:
 
 
 def faiss_figures(count: int, index_type: str) -> dict:
-    import faiss
+    import tempfile
 
-    from newsdesk.index.generations import make_vector_index
+    from newsdesk.index.vectors import VectorStore
     from newsdesk.retrieval.hybrid import DENSE_CANDIDATES
 
     vectors = unit_vectors(count, seed=1)
     started, started_cpu = time.perf_counter(), time.process_time()
-    index = make_vector_index(vectors, index_type)
+    index = VectorStore.build(vectors, index_type)
     build = (time.perf_counter() - started, time.process_time() - started_cpu)
     del vectors
-    faiss.omp_set_num_threads(1)
+    VectorStore.use_threads(1)
     queries = unit_vectors(QUERIES, seed=2)
-    index.search(queries[:5], DENSE_CANDIDATES)  # warm up
+    for query in queries[:5]:  # warm up
+        index.search(query, DENSE_CANDIDATES)
     wall, cpu = [], []
     for query in queries:
         started, started_cpu = time.perf_counter(), time.thread_time()
-        index.search(query.reshape(1, -1), DENSE_CANDIDATES)
+        index.search(query, DENSE_CANDIDATES)
         cpu.append((time.thread_time() - started_cpu) * 1000)
         wall.append((time.perf_counter() - started) * 1000)
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    size = faiss.serialize_index(index).nbytes
+    VectorStore.use_threads(os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory() as folder:
+        index.write(Path(folder) / "index")
+        size = (Path(folder) / "index").stat().st_size
     return {"index": index_type, "vectors": count, "bytes": int(size),
             "bytes_per_vector": round(size / count, 1),
             "build_s_wall": round(build[0], 1), "build_s_cpu": round(build[1], 1),
@@ -69,13 +73,13 @@ def generation_memory(folder: str) -> dict:
     """Resident memory a replica adds by loading one generation, measured in a fresh process."""
     probe = (
         "import resource, sys, numpy, faiss, bm25s, json\n"
-        "from newsdesk.index.generations import load_generation\n"
+        "from newsdesk.index.store import load_generation\n"
         "def rss():\n"
         "    return int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()\n"
         "before = rss()\n"
         "g = load_generation(sys.argv[1])\n"
         "print(json.dumps({'passages': len(g.passages), 'articles': len(g.articles),\n"
-        "                  'vectors_bytes': g.vectors_index.ntotal * g.vectors_index.d * 4,\n"
+        "                  'vectors_bytes': len(g.vectors) * g.vectors.dimension * 4,\n"
         "                  'index_type': g.manifest.get('index_type'), 'rss_added': rss() - before}))\n")
     done = subprocess.run([sys.executable, "-c", probe, folder], capture_output=True, text=True,
                           check=True)

@@ -256,7 +256,7 @@ def index_snapshot(embeddings: Path) -> dict:
     """What a build produced, minus what differs between equal builds (time, generation name)."""
     import numpy as np
 
-    from newsdesk.index.generations import _read_passage_rows, current_folder, read_manifest
+    from newsdesk.index.store import current_folder, read_manifest, read_passage_rows
 
     folder = current_folder(embeddings)
     assert folder is not None, f"no current generation in {embeddings}"
@@ -264,7 +264,7 @@ def index_snapshot(embeddings: Path) -> dict:
     manifest.pop("built_at")
     manifest.pop("generation")
     articles = [json.loads(line) for line in (folder / "articles.jsonl").read_text().splitlines()]
-    return {"manifest": manifest, "articles": articles, "passages": _read_passage_rows(folder),
+    return {"manifest": manifest, "articles": articles, "passages": read_passage_rows(folder),
             "vectors": np.load(folder / "vectors.npy")}
 
 
@@ -499,7 +499,7 @@ def reindex_under_load(seeds: Path, embeddings: Path, base_url: str, index: Call
     """8 clients ask while `index()` adds 100 articles, removes 10 and changes 5 (of the 40
     synthetic ones in seeds); returns the outcomes, /health readings in order, and the
     generations before and after."""
-    from newsdesk.index.generations import current_name
+    from newsdesk.index.store import current_name
 
     before = current_name(embeddings)
     for n in range(10):
@@ -575,7 +575,7 @@ def served_answer(embeddings: Path, embedder, n: int) -> tuple[str, str]:
     """(generation, first cited article) for the question about synthetic article n, after
     checking that every passage of the served generation slices its article exactly."""
     from newsdesk.settings import Settings
-    from newsdesk.index.generations import load_generation
+    from newsdesk.index.store import load_generation
     from newsdesk.service import Newsdesk
 
     generation = load_generation(embeddings)
@@ -595,7 +595,7 @@ def kill_and_recover(pristine: Path, clean: Path, work: Path, embedder,
     clean one. True when the kill landed (the run had not finished)."""
     import shutil
 
-    from newsdesk.index.generations import current_name
+    from newsdesk.index.store import current_name
 
     shutil.copytree(pristine, work, symlinks=True)
     before = current_name(work)

@@ -5,7 +5,7 @@ from conftest import SEED_ID, TREATY_QUESTION
 from fastapi.testclient import TestClient
 
 from newsdesk.server.app import create_app
-from newsdesk.index.generations import build_index
+from newsdesk.index.build import build_index
 from newsdesk.service import Newsdesk
 
 

@@ -137,7 +137,7 @@ def test_unreadable_metadata_skips_the_file_and_says_which_line(tmp_path):
 
 
 def test_the_date_and_url_of_a_dated_file_reach_the_citations(settings, seeds, fake_embedder):
-    from newsdesk.index.generations import build_index
+    from newsdesk.index.build import build_index
     from newsdesk.service import Newsdesk
 
     seed = seeds / SEED.name

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from newsdesk.answers.extractive import Citation
 from newsdesk.server.app import create_app
 from newsdesk.answers.conversation import Turn, understand
-from newsdesk.index.generations import build_index
+from newsdesk.index.build import build_index
 from newsdesk.service import Newsdesk
 from newsdesk.answers.extractive import WriterFailed
 from newsdesk.answers.writers import check_sentence, checked_sentences, draft_of, once_supported

@@ -265,7 +265,7 @@ def test_ask_over_http_takes_an_optional_as_of_date(settings, fake_embedder):
     from fastapi.testclient import TestClient
 
     from newsdesk.server.app import create_app
-    from newsdesk.index.generations import build_index
+    from newsdesk.index.build import build_index
     from newsdesk.service import Newsdesk
 
     build_index(settings, fake_embedder)

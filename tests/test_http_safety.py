@@ -11,7 +11,7 @@ from starlette.websockets import WebSocket
 
 from newsdesk.server.app import create_app
 from newsdesk.settings import Settings
-from newsdesk.index.generations import build_index
+from newsdesk.index.build import build_index
 from newsdesk.server.security import SAFETY_HEADERS, host_accepted, host_of, served_hosts
 from newsdesk.service import Newsdesk
 

@@ -4,13 +4,9 @@ from conftest import SEED_ID
 from newsdesk.index import lexical
 from newsdesk.settings import Settings
 
-from newsdesk.index.generations import (
-    IndexLocked,
-    build_index,
-    current_name,
-    load_generation,
-    write_lock,
-)
+from newsdesk.index.build import build_index
+from newsdesk.index.errors import IndexLocked
+from newsdesk.index.store import current_name, load_generation, write_lock
 
 
 def add_article(folder, name, title, body):
@@ -27,7 +23,7 @@ def test_first_build_embeds_everything_and_writes_a_manifest(settings, fake_embe
     assert manifest["chunker"]["passage_tokens"] == settings.passage_tokens
     assert set(manifest["articles"]) == {SEED_ID}
     assert len(manifest["articles"][SEED_ID]["hash"]) == 32
-    assert generation.vectors_index.ntotal == len(generation.passages) == report.passages_embedded
+    assert len(generation.vectors) == len(generation.passages) == report.passages_embedded
 
 
 def test_only_new_and_changed_articles_are_embedded(settings, seeds, fake_embedder):
@@ -85,7 +81,7 @@ def test_an_index_from_the_previous_chunker_keeps_serving_then_rebuilds_once(set
     incremental again."""
     import json
 
-    from newsdesk.index.generations import current_folder
+    from newsdesk.index.store import current_folder
 
     build_index(settings, fake_embedder)
     manifest_path = current_folder(settings.embeddings) / "manifest.json"
@@ -163,22 +159,71 @@ def test_old_generations_are_pruned(settings, seeds, fake_embedder):
     assert len(names) == 3 and names[-1] == current_name(settings.embeddings)
 
 
-def test_the_ivf_index_finds_stored_vectors_and_survives_a_round_trip(tmp_path):
-    import faiss
+def _clustered_unit_vectors(count: int, dimension: int = 64):
     import numpy as np
 
-    from newsdesk.index.generations import IVF_MIN_VECTORS, make_vector_index
-
     generator = np.random.default_rng(0)
-    centres = generator.standard_normal((300, 64)).astype(np.float32)
-    vectors = centres[generator.integers(0, 300, IVF_MIN_VECTORS)]
+    centres = generator.standard_normal((300, dimension)).astype(np.float32)
+    vectors = centres[generator.integers(0, 300, count)]
     vectors += 0.3 * generator.standard_normal(vectors.shape).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    faiss.write_index(make_vector_index(vectors, "ivf"), str(tmp_path / "ivf.faiss"))
-    index = faiss.read_index(str(tmp_path / "ivf.faiss"))
-    assert isinstance(index, faiss.IndexIVFFlat) and index.nprobe == 64
-    rows = generator.integers(0, len(vectors), 20)
-    found = index.search(vectors[rows], 1)[1][:, 0]
-    assert (found == rows).mean() >= 0.95
-    assert np.allclose(index.reconstruct(int(rows[0])), vectors[rows[0]])
-    assert isinstance(make_vector_index(vectors[:100], "ivf"), faiss.IndexFlatIP)  # too few to train
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_a_flat_vector_store_finds_exact_neighbours_and_survives_a_round_trip(tmp_path):
+    import numpy as np
+
+    from newsdesk.index.vectors import VectorStore
+
+    vectors = _clustered_unit_vectors(500)
+    store = VectorStore.build(vectors, "flat")
+    assert store.kind == "flat" and len(store) == 500 and store.breadth is None
+    query = vectors[17] + 0.01 * vectors[3]
+    exact = np.argsort(-(vectors @ query), kind="stable")[:10]
+    rows, scores = store.search(query, 10)
+    assert list(rows) == list(exact)
+    assert np.allclose(scores, (vectors @ query)[exact], atol=1e-5)
+    assert np.allclose(store.reconstruct(np.array([4, 250])), vectors[[4, 250]])
+    store.write(tmp_path / "index.faiss")
+    again = VectorStore.read(tmp_path / "index.faiss")
+    assert again.kind == "flat" and len(again) == 500
+    assert list(again.search(query, 10)[0]) == list(rows)
+    assert len(store.search(query, 1000)[0]) == 500  # at most what it holds
+    assert len(VectorStore.build(vectors[:0], "flat").search(query, 10)[0]) == 0
+
+
+def test_an_unknown_index_type_is_refused_with_the_types_there_are():
+    from newsdesk.index.errors import IndexError_
+    from newsdesk.index.vectors import VectorStore
+
+    with pytest.raises(IndexError_, match="use 'flat', 'ivf' or 'hnsw'"):
+        VectorStore.build(_clustered_unit_vectors(10), "annoy")
+
+
+def test_an_hnsw_vector_store_is_built_with_its_search_breadth_and_finds_stored_vectors(tmp_path):
+    import numpy as np
+
+    from newsdesk.index.vectors import HNSW_SEARCH_BREADTH, VectorStore
+
+    vectors = _clustered_unit_vectors(2000)
+    VectorStore.build(vectors, "hnsw").write(tmp_path / "index.faiss")
+    store = VectorStore.read(tmp_path / "index.faiss")
+    assert store.kind == "hnsw" and store.breadth == HNSW_SEARCH_BREADTH and len(store) == 2000
+    rows = np.random.default_rng(1).integers(0, len(vectors), 20)
+    found = [store.search(vectors[row], 1)[0][0] for row in rows]
+    assert np.mean(np.array(found) == rows) >= 0.95
+
+
+def test_the_ivf_vector_store_finds_stored_vectors_and_survives_a_round_trip(tmp_path):
+    import numpy as np
+
+    from newsdesk.index.vectors import IVF_MIN_VECTORS, IVF_PROBES, VectorStore
+
+    vectors = _clustered_unit_vectors(IVF_MIN_VECTORS)
+    VectorStore.build(vectors, "ivf").write(tmp_path / "ivf.faiss")
+    store = VectorStore.read(tmp_path / "ivf.faiss")
+    assert store.kind == "ivf" and store.breadth == IVF_PROBES and len(store) == IVF_MIN_VECTORS
+    rows = np.random.default_rng(0).integers(0, len(vectors), 20)
+    found = [store.search(vectors[row], 1)[0][0] for row in rows]
+    assert np.mean(np.array(found) == rows) >= 0.95
+    assert np.allclose(store.reconstruct(rows[:1])[0], vectors[rows[0]])  # IVF keeps a direct map
+    assert VectorStore.build(vectors[:100], "ivf").kind == "flat"  # too few to train

@@ -11,7 +11,7 @@ import pytest
 
 from newsdesk.server.app import WEB_ROOT, create_app
 from newsdesk.settings import Settings
-from newsdesk.index.generations import build_index
+from newsdesk.index.build import build_index
 from newsdesk.server.links import article_view_link, domain_of, web_url
 from newsdesk.service import Newsdesk
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from conftest import TREATY_QUESTION, free_port
 
-from newsdesk.index.generations import build_index
+from newsdesk.index.build import build_index
 from newsdesk.service import Newsdesk
 from newsdesk.answers.writers import MAX_ANSWER_TOKENS, LLMWriter, checked_sentences, draft_of, prompt
 

@@ -6,7 +6,8 @@ from conftest import SEED
 
 from newsdesk.articles.reading import read_articles
 from newsdesk.settings import Settings
-from newsdesk.index.generations import build_index, load_generation
+from newsdesk.index.build import build_index
+from newsdesk.index.store import load_generation
 from newsdesk.passages import Chunker, ChunkerSettings
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")

@@ -168,7 +168,7 @@ def chat(tmp_path, fake_embedder):
 
     from newsdesk.server.app import create_app
     from newsdesk.settings import Settings
-    from newsdesk.index.generations import build_index
+    from newsdesk.index.build import build_index
     from newsdesk.service import Newsdesk
 
     seeds = tmp_path / "seeds"
@@ -282,7 +282,7 @@ def test_article_view_of_a_huge_article_is_bounded_and_keeps_the_cited_passage(t
 
     from newsdesk.server.app import create_app
     from newsdesk.settings import Settings
-    from newsdesk.index.generations import build_index
+    from newsdesk.index.build import build_index
     from newsdesk.server.pages import VIEW_BLOCKS, VIEW_CHARS
     from newsdesk.service import Newsdesk
 

@@ -23,7 +23,8 @@ import pytest
 from conftest import SEED, free_port, run_cli, shared_data
 
 from newsdesk.settings import Settings
-from newsdesk.index.generations import build_index, load_generation
+from newsdesk.index.build import build_index
+from newsdesk.index.store import load_generation
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::DeprecationWarning:ray")]  # Ray's own settings
@@ -162,7 +163,7 @@ def assert_same_index(ray_root: Path, local_root: Path) -> None:
     a, b = np.load(on_ray.folder / "vectors.npy"), np.load(local.folder / "vectors.npy")
     assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
     assert float(np.abs(a - b).max(initial=0.0)) <= VECTOR_TOLERANCE
-    assert on_ray.vectors_index.ntotal == local.vectors_index.ntotal == len(a)
+    assert len(on_ray.vectors) == len(local.vectors) == len(a)
 
 
 def test_ray_build_equals_the_local_build_and_sends_only_new_and_changed_articles(
@@ -211,7 +212,8 @@ class OtherModel:
 def test_workers_with_another_model_refuse_and_the_build_fails_cleanly(
         ray_cluster, settings, real_embedder):
     from newsdesk.index.ray_build import RayChunkAndEmbed
-    from newsdesk.index.generations import IndexError_, current_name
+    from newsdesk.index.errors import IndexError_
+    from newsdesk.index.store import current_name
 
     driver_model = OtherModel(real_embedder)
     step = RayChunkAndEmbed(settings, driver_model, ray_cluster.address)

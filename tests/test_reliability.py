@@ -26,7 +26,8 @@ from reliability_support import (
 
 from newsdesk.server.app import create_app
 from newsdesk.settings import Settings
-from newsdesk.index.generations import build_index, load_generation, write_lock
+from newsdesk.index.build import build_index
+from newsdesk.index.store import load_generation, write_lock
 from newsdesk.server.security import CONTENT_SECURITY_POLICY, MAX_BODY_BYTES, exposure_warning
 from newsdesk.service import Newsdesk
 
@@ -445,7 +446,7 @@ def _damaged_copy(embeddings, name: str, damage) -> None:
     it (damages of CURRENT itself write it and say so)."""
     import os
 
-    from newsdesk.index.generations import current_folder
+    from newsdesk.index.store import current_folder
 
     folder = embeddings / "generations" / name
     shutil.copytree(current_folder(embeddings), folder)
@@ -586,7 +587,8 @@ class _CountingEmbedder(FakeEmbedder):
 
 
 def test_a_build_that_would_not_fit_is_refused_before_embedding_and_health_says_so(tmp_path, monkeypatch):
-    import newsdesk.index.generations as index
+    from newsdesk.index import store
+    from newsdesk.index.errors import DiskSpaceShort
 
     seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
     write_articles(seeds, synthetic_articles(range(20)))
@@ -595,29 +597,30 @@ def test_a_build_that_would_not_fit_is_refused_before_embedding_and_health_says_
     desk = Newsdesk(settings, embedder=FakeEmbedder())
     served = desk.generation.name
     write_articles(seeds, synthetic_articles(range(20, 400)))
-    monkeypatch.setattr(index, "_free_bytes", lambda folder: 900_000)
+    monkeypatch.setattr(store, "free_bytes", lambda folder: 900_000)
     embedder = _CountingEmbedder()
-    with pytest.raises(index.DiskSpaceShort) as refused:
+    with pytest.raises(DiskSpaceShort) as refused:
         build_index(settings, embedder)
     message = str(refused.value)
     assert embedder.texts == 0  # refused before any embedding
     assert f"not enough space in {embeddings}" in message and "878.9 KB is free" in message
     assert "needs about" in message and "--embeddings" in message and "\n" not in message
-    assert index.current_name(embeddings) == served
+    assert store.current_name(embeddings) == served
     health = desk.health()
     assert health.status == "degraded" and health.generation == served
     assert health.last_build_error == message and health.last_build_failed_at
     assert desk.ask(synthetic_articles([3])[0].question).citations  # still answering
-    monkeypatch.setattr(index, "_free_bytes", lambda folder: 10**12)
+    monkeypatch.setattr(store, "free_bytes", lambda folder: 10**12)
     assert build_index(settings, FakeEmbedder()).wrote
-    assert index.last_build_failure(embeddings) is None
+    assert store.last_build_failure(embeddings) is None
 
 
 def test_a_build_that_fills_the_disk_removes_its_files_and_says_which_file(tmp_path, monkeypatch):
     """A stubbed full disk (numpy's own words); the tmpfs test below fills a real one."""
     import numpy as np
 
-    import newsdesk.index.generations as index
+    from newsdesk.index import store
+    from newsdesk.index.errors import DiskFull
 
     seeds, embeddings = tmp_path / "seeds", tmp_path / "embeddings"
     write_articles(seeds, synthetic_articles(range(10)))
@@ -629,21 +632,21 @@ def test_a_build_that_fills_the_disk_removes_its_files_and_says_which_file(tmp_p
 
     def full_disk(path, array, *args, **kwargs):
         if str(path).endswith("vectors.npy"):
-            index._free_bytes = lambda folder: 0
+            store.free_bytes = lambda folder: 0
             raise OSError(f"{array.nbytes} requested and {array.nbytes // 3} written")
         return real_save(path, array, *args, **kwargs)
     monkeypatch.setattr(np, "save", full_disk)
-    monkeypatch.setattr(index, "_free_bytes", lambda folder: 10**12)  # the estimate lets it through
-    with pytest.raises(index.DiskFull) as full:
+    monkeypatch.setattr(store, "free_bytes", lambda folder: 10**12)  # the estimate lets it through
+    with pytest.raises(DiskFull) as full:
         build_index(settings, FakeEmbedder())
     assert str(full.value).startswith("disk full while writing generations/.tmp-gen-000002-")
     assert "vectors.npy in " + str(embeddings) in str(full.value)
     assert list((embeddings / "generations").iterdir()) == [embeddings / "generations" / "gen-000001"]
     assert sorted(p.name for p in embeddings.iterdir()) == [".lock", "CURRENT", "generations",
-                                                          index.LAST_BUILD]
+                                                          store.LAST_BUILD]
     assert_same_index(index_snapshot(embeddings), before)
     monkeypatch.setattr(np, "save", real_save)
-    monkeypatch.setattr(index, "_free_bytes", lambda folder: 10**12)
+    monkeypatch.setattr(store, "free_bytes", lambda folder: 10**12)
     assert build_index(settings, FakeEmbedder()).generation == "gen-000002"
 
 
@@ -651,7 +654,7 @@ def test_on_a_small_filesystem_index_refuses_or_cleans_up_and_serve_goes_on(tmp_
     """A real 3 MB tmpfs (skipped where mounting is not allowed): a second build that cannot fit
     is refused in one line; one that the disk fills up while it writes removes its temporary
     folder and says which file; the next build starts clean; read-only, index says so."""
-    from newsdesk.index.generations import current_name, last_build_failure
+    from newsdesk.index.store import current_name, last_build_failure
 
     from reliability_support import fill_filesystem, remount_read_only, small_filesystem
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from conftest import TREATY_QUESTION, Server, free_port
 
-from newsdesk.index.generations import build_index
+from newsdesk.index.build import build_index
 
 pytestmark = pytest.mark.slow
 

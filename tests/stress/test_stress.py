@@ -22,7 +22,8 @@ from reliability_support import (
 )
 
 from newsdesk.settings import Settings
-from newsdesk.index.generations import build_index, load_generation
+from newsdesk.index.build import build_index
+from newsdesk.index.store import load_generation
 
 pytestmark = pytest.mark.stress
 

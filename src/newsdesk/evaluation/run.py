@@ -312,7 +312,7 @@ def index_corpus(corpus: Path, embeddings: Path, embedder=None, progress: bool =
                  log: Callable[[str], None] = lambda _: None):
     """Bring the evaluation index up to date (only new and changed articles are embedded)."""
     from newsdesk.embeddings import load_embedder
-    from newsdesk.index.generations import build_index
+    from newsdesk.index.build import build_index
 
     settings = Settings.from_env(seeds=(corpus,), embeddings=embeddings)
     embedder = embedder or load_embedder(settings)

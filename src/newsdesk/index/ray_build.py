@@ -24,7 +24,8 @@ import numpy as np
 from newsdesk.articles.reading import Article
 from newsdesk.settings import Settings
 from newsdesk.embeddings.base import Embedder
-from newsdesk.index.generations import BuildReport, ChunkAndEmbed, IndexError_, build_index
+from newsdesk.index.build import BuildReport, ChunkAndEmbed, build_index
+from newsdesk.index.errors import IndexError_
 from newsdesk.passages import Chunker, ChunkerSettings, Passage
 
 ARTICLES_PER_BATCH = 16  # articles per worker call: ~200 passages, a few model batches

@@ -1,4 +1,4 @@
-"""Retrieval: hybrid dense (FAISS) + BM25 search over one index generation."""
+"""Retrieval: hybrid dense (the vector store) + BM25 search over one index generation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from newsdesk.retrieval.recency import RecencyPrior, time_window
 from newsdesk.articles.dates import parse_date
 from newsdesk.embeddings.base import Embedder
-from newsdesk.index.generations import Generation
+from newsdesk.index.store import Generation
 from newsdesk.index.lexical import tokenize
 from newsdesk.passages import Passage
 
@@ -120,15 +120,14 @@ class Retriever:
         return sorted(kept, key=lambda item: (-item[1], item[0]))
 
     def _dense_scores(self, vector: np.ndarray) -> dict[int, float]:
-        count = min(DENSE_CANDIDATES, self.generation.vectors_index.ntotal)
-        scores, rows = self.generation.vectors_index.search(vector.reshape(1, -1), count)
-        return {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
+        rows, scores = self.generation.vectors.search(vector, DENSE_CANDIDATES)
+        return {int(r): float(s) for r, s in zip(rows, scores)}
 
     def _cosines(self, vector: np.ndarray, rows: list[int], skip: dict[int, float]) -> dict[int, float]:
         missing = [row for row in rows if row not in skip]
         if not missing:
             return {}
-        stored = self.generation.vectors_index.reconstruct_batch(np.asarray(missing, dtype=np.int64))
+        stored = self.generation.vectors.reconstruct(np.asarray(missing, dtype=np.int64))
         return {row: float(cosine) for row, cosine in zip(missing, stored @ vector)}
 
     def _fuse(self, dense: dict[int, float], lexical: np.ndarray) -> dict[int, float]:

@@ -16,18 +16,17 @@ from typing import Iterator, Literal
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsdesk.answers.extractive import Answer, Citation
-from newsdesk.answers.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
-from newsdesk.index.generations import IndexError_
+from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Query, Turn
+from newsdesk.index.errors import IndexError_
 from newsdesk.server.links import article_view_link, without_bidi_controls, web_url
 from newsdesk.server.security import StrictJSONRoute
 from newsdesk.service import Newsdesk
 from newsdesk.answers.streaming import AnswerPiece, CitationsEvent, DoneEvent
 
 MODEL_ID = "newsdesk"
-MAX_QUESTION_CHARS = 2000
 MAX_MESSAGES = 100
 
 
@@ -131,16 +130,16 @@ def openai_router(desk: Newsdesk, public_url: str = "") -> APIRouter:
     @router.post("/chat/completions", response_model=ChatCompletion,
                  responses={200: {"content": {"text/event-stream": {}}}})
     def chat_completions(request: ChatRequest, http: Request):
-        question, history = question_and_history(request.messages)
+        query = query_of(request.messages)
         base_url = public_url or str(http.base_url)
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         try:
             if request.stream:
-                events = desk.ask_stream(question, history=history)
+                events = desk.ask_stream(query)
                 return StreamingResponse(_chunks(events, completion_id, created, request.model, base_url),
                                          media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache"})
-            answer = desk.ask(question, history=history)
+            answer = desk.ask(query)
         except IndexError_ as error:
             raise HTTPException(503, str(error)) from None
         return ChatCompletion(id=completion_id, created=created, model=request.model,
@@ -150,19 +149,21 @@ def openai_router(desk: Newsdesk, public_url: str = "") -> APIRouter:
     return router
 
 
-def question_and_history(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
-    """The last message is the question (a user's); earlier user/assistant turns are the history."""
+def query_of(messages: list[ChatMessage]) -> Query:
+    """The last message is the question (a user's); earlier user/assistant turns are the history.
+    The question is held to the query's rules (query.py), as /ask's is."""
     turns = [m for m in messages if m.role in ("user", "assistant") and m.text.strip()]
     if not turns or turns[-1].role != "user":
         raise _invalid_messages("the last message must be the user's question")
-    question = turns[-1].text.strip()
-    if len(question) > MAX_QUESTION_CHARS:
-        raise _invalid_messages(f"the question is over {MAX_QUESTION_CHARS} characters")
     # Front ends send the whole conversation back each time: keep the recent part, and only
     # the start of long turns (our own replies carry their sources list).
     history = [Turn(role=m.role, content=m.text.strip()[:MAX_TURN_CHARS])
                for m in turns[:-1][-MAX_HISTORY_TURNS:]]
-    return question, history
+    try:
+        return Query(question=turns[-1].text, history=history)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise _invalid_messages(f"the question (the last message): {problem['msg']}") from None
 
 
 def _invalid_messages(message: str) -> RequestValidationError:
