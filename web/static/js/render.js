@@ -7,6 +7,7 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 const CONTEXT_BEFORE = 140; // characters of passage shown before the highlighted sentence
 const CONTEXT_AFTER = 200;
 const PLAIN_EXCERPT = 320; // characters shown of a passage with nothing highlighted
+const JOINED_CHARS = 20; // at most this much of the word before a marker is kept on its line
 
 export function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -22,8 +23,7 @@ export function turnElement(question) {
   const asked = el("div", "bubble question");
   asked.append(el("p", null, question));
   const reply = el("div", "reply");
-  reply.append(el("span", "avatar", "n"));
-  reply.lastChild.setAttribute("aria-hidden", "true");
+  reply.append(avatar());
   element.append(asked, reply);
   return {
     element,
@@ -31,6 +31,15 @@ export function turnElement(question) {
       reply.replaceChildren(reply.firstChild, bubble);
     },
   };
+}
+
+// The answers' avatar is the header's logo, the one mark of newsdesk (web/templates/_brand.html).
+function avatar() {
+  const logo = document.querySelector(".top .brand-mark");
+  const mark = logo ? logo.cloneNode(true) : el("span");
+  mark.setAttribute("class", "avatar");
+  mark.setAttribute("aria-hidden", "true");
+  return mark;
 }
 
 export function thinkingBubble() {
@@ -116,20 +125,43 @@ export function answerBubble(body) {
   return bubble;
 }
 
+// The answer text with its markers as links. A marker is a box of its own, and the line may
+// break before a box: each group of markers shares a nowrap span with the word before it, so
+// that no marker starts a line and reads as the next sentence's (_answer.html's answer_text).
 function answerText(parts, citations) {
   const paragraph = el("p", "answer-text");
-  for (const part of parts) {
-    if (part.marker === undefined) {
-      paragraph.append(document.createTextNode(part.text));
-      continue;
+  let joined = null; // the open span: a word and the markers after it
+  parts.forEach((part, i) => {
+    const beforeMarker = parts[i + 1]?.marker !== undefined;
+    if (part.marker !== undefined) {
+      (joined ?? paragraph).append(markerLink(part, citations[part.marker - 1]));
+    } else if (joined && beforeMarker && !part.text.trim()) {
+      joined.append(part.text); // the space inside a group: "[1] [2]"
+    } else if (beforeMarker) {
+      const [head, word] = splitLastWord(part.text);
+      joined = el("span", "cite-join", word);
+      paragraph.append(head, joined);
+    } else {
+      joined = null;
+      paragraph.append(part.text);
     }
-    const citation = citations[part.marker - 1];
-    const link = el("a", "marker", String(part.marker));
-    link.href = articleLink(citation, part.sentence);
-    link.setAttribute("aria-label", `Source ${part.marker}: ${citation.title || "untitled article"}`);
-    paragraph.append(link);
-  }
+  });
   return paragraph;
+}
+
+function markerLink(part, citation) {
+  const link = el("a", "marker", String(part.marker));
+  link.href = articleLink(citation, part.sentence);
+  link.setAttribute("aria-label", `Source ${part.marker}: ${citation.title || "untitled article"}`);
+  return link;
+}
+
+// (the text before its last word, the last word and the spaces after it); of a long word only
+// the last JOINED_CHARS characters go with the marker, so that the rest may still wrap.
+function splitLastWord(text) {
+  const [, word, spaces] = /(\S*)(\s*)$/.exec(text);
+  const kept = Array.from(word).slice(-JOINED_CHARS).join("");
+  return [text.slice(0, text.length - kept.length - spaces.length), kept + spaces];
 }
 
 // The answer text with each [n] that names a citation as a marker part. A marker's sentence is
