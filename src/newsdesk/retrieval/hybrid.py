@@ -12,31 +12,13 @@ from newsdesk.articles.dates import parse_date
 from newsdesk.embeddings.base import Embedder
 from newsdesk.index.store import Generation
 from newsdesk.index.lexical import tokenize
-from newsdesk.passages import Passage
+from newsdesk.retrieval.hits import MARGIN_RANK, Hit, Margins
+from newsdesk.retrieval.rerank import Reranker, reranker_named
 
 DENSE_CANDIDATES = 100
 LEXICAL_CANDIDATES = 100
 RRF_K = 60  # the constant from Cormack et al.; it damps the weight of the very top ranks
 MAX_PASSAGES_PER_ARTICLE = 3  # room in the top k for other articles, so one story can't fill it
-MARGIN_RANK = 10
-
-
-@dataclass(frozen=True)
-class Hit:
-    passage: Passage
-    score: float  # fused score; only its order matters
-    dense: float  # cosine similarity of question and passage
-    lexical: float  # BM25 score
-
-
-@dataclass(frozen=True)
-class Margins:
-    """How far the best candidate stands above the MARGIN_RANK-th: a question the articles cover
-    has passages that stand out; one they don't matches many passages about equally (coverage.py).
-    """
-
-    dense: float  # cosine of the best dense candidate minus that of the MARGIN_RANK-th
-    lexical: float  # the same for BM25, over the query words' total idf (0..~1)
 
 
 @dataclass(frozen=True)
@@ -54,14 +36,18 @@ class RetrievalSettings:
     # With an as_of date (or time words in the question), an article's score is scaled by its
     # age: news questions are about "this week" unless they say otherwise (dates.py).
     recency: RecencyPrior = field(default_factory=RecencyPrior)
+    # Reorders the best hits before the top k are kept (rerank.py); "none": the fusion's order.
+    reranker: str = "none"
 
 
 class Retriever:
     def __init__(self, generation: Generation, embedder: Embedder,
-                 settings: RetrievalSettings = RetrievalSettings()):
+                 settings: RetrievalSettings = RetrievalSettings(),
+                 reranker: Reranker | None = None):
         self.generation = generation
         self.embedder = embedder
         self.settings = settings
+        self.reranker = reranker if reranker is not None else reranker_named(settings.reranker)
         self.published = published_dates(generation)
 
     def embed_question(self, question: str) -> np.ndarray:
@@ -71,7 +57,7 @@ class Retriever:
                as_of: date | None = None) -> list[Hit]:
         """The k best passages, at most max_per_article from one article; with as_of, those
         published in the days up to that date are preferred, and so are those of the days the
-        question's time words name ("last week", "in March 2023")."""
+        question's time words name ("last week", "in March 2023"); in the reranker's order."""
         return self.search_with_margins(question, k, query_vector, as_of)[0]
 
     def search_with_margins(self, question: str, k: int, query_vector: np.ndarray | None = None,
@@ -92,10 +78,9 @@ class Retriever:
             prior = self.settings.recency
             fused = {row: score * prior.weight(self.published.get(passages[row].article_id), as_of, window)
                      for row, score in fused.items()}
-        hits = []
-        for row, score in self._spread_over_articles(fused)[:k]:
-            hits.append(Hit(passages[row], score, dense[row], float(lexical[row])))
-        return hits, self._margins(question, dense, lexical)
+        ranked = self._spread_over_articles(fused)[:max(k, self.reranker.candidates)]
+        hits = [Hit(passages[row], score, dense[row], float(lexical[row])) for row, score in ranked]
+        return self.reranker.rerank(question, hits)[:k], self._margins(question, dense, lexical)
 
     def _margins(self, question: str, dense: dict[int, float], lexical: np.ndarray) -> Margins:
         cosines = sorted(dense.values(), reverse=True)
