@@ -112,10 +112,13 @@ function setBusy(value) {
   form.setAttribute("aria-busy", String(value));
 }
 
-// Newest at the bottom, in view; a turn taller than the window shows from its question.
+// Newest at the bottom, in view; a turn taller than the window shows from its answer's start,
+// under the end of its question (.reply's scroll-margin), so that a long question never leaves
+// the answer below the fold.
 function reveal(element) {
   const fits = element.getBoundingClientRect().height < window.innerHeight * 0.7;
-  element.scrollIntoView({ block: fits ? "end" : "start", behavior: reducedMotion ? "auto" : "smooth" });
+  const target = fits ? element : element.querySelector(".reply");
+  target.scrollIntoView({ block: fits ? "end" : "start", behavior: reducedMotion ? "auto" : "smooth" });
 }
 
 function announce(text) {
