@@ -427,3 +427,162 @@ def test_a_conversation_the_server_rendered_is_sent_as_history_by_the_chat(open_
     assert assistant["role"] == "assistant" and "Le Touquet" in assistant["content"]
     expect(page.locator(".turn")).to_have_count(2)
     watched.assert_clean()
+
+
+# -- issue 15, item 4: the chat on a phone and in dark mode
+
+TWO_MARKER_QUESTION = "What happens to the Calais camp and the treaties if Hollande loses?"
+PHONE_WIDTHS = [360, *range(320, 416, 4)]  # 360 first; the others move each line's end
+
+# For each marker in the answer: its box and the box of the last character of the text before it.
+MARKER_LINES = """() => Array.from(document.querySelectorAll('.turn:last-child .answer-text a.marker'), (marker) => {
+  const paragraph = marker.closest('.answer-text');
+  const walker = document.createTreeWalker(paragraph, NodeFilter.SHOW_TEXT);
+  let before = null;
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (marker.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_FOLLOWING) break;
+    if (!node.parentElement.closest('a.marker') && node.textContent.trim()) before = node;
+  }
+  const end = before.textContent.trimEnd().length;
+  const range = document.createRange();
+  range.setStart(before, end - 1);
+  range.setEnd(before, end);
+  const word = range.getBoundingClientRect();
+  const box = marker.getBoundingClientRect();
+  return {marker: marker.textContent, markerTop: box.top, wordTop: word.top,
+          word: before.textContent.trimEnd().slice(-12)};
+})"""
+
+
+def _markers_off_their_line(page) -> list[str]:
+    """Markers whose top is not within 3 px of the top of the word before them, at each phone
+    width (a marker that wraps sits a whole line, about 28 px, lower)."""
+    off = []
+    for width in PHONE_WIDTHS:
+        page.set_viewport_size({"width": width, "height": 780})
+        for line in page.evaluate(MARKER_LINES):
+            if abs(line["markerTop"] - line["wordTop"]) > 3:
+                off.append(f"{width} px: [{line['marker']}] {line['markerTop'] - line['wordTop']:+.0f} px "
+                           f"from '…{line['word']}'")
+    return off
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["rendered-by-js", "rendered-by-server"])
+def test_phone_width_keeps_each_marker_on_the_line_of_the_word_before_it(open_page, javascript):
+    from playwright.sync_api import expect
+
+    watched = open_page(width=360, height=780, javascript=javascript)
+    page = watched.page
+    page.goto("/")
+    if javascript:
+        turn = ask(page, TWO_MARKER_QUESTION)
+    else:
+        page.get_by_label("Your question").fill(TWO_MARKER_QUESTION)
+        page.get_by_role("button", name="Send the question").click()
+        turn = page.locator(".turn").last
+    expect(turn.locator(".answer-text a.marker")).to_have_count(2)  # a real answer, two sentences
+    assert _markers_off_their_line(page) == []
+    page.set_viewport_size({"width": 360, "height": 780})
+    assert _no_horizontal_scroll(page)
+    watched.assert_clean()
+
+
+def test_cards_and_avatar_are_the_same_with_and_without_javascript(open_page):
+    from playwright.sync_api import expect
+
+    excerpts = []
+    for javascript in (True, False):
+        watched = open_page(javascript=javascript)
+        page = watched.page
+        page.goto("/")
+        page.get_by_label("Your question").fill(TWO_MARKER_QUESTION)
+        page.get_by_role("button", name="Send the question").click()
+        expect(page.locator(".turn .answer:not(.streaming) .took")).to_be_visible(timeout=30_000)
+        logo = page.locator(".top .brand-mark")  # one mark: the answer's avatar is the logo
+        assert page.locator(".turn .avatar").inner_html() == logo.inner_html() != ""
+        cards = page.locator(".turn .card-passage")
+        excerpts.append([(card.text_content(), card.locator("mark").all_text_contents()) for card in cards.all()])
+        watched.assert_clean()
+    with_js, without_js = excerpts
+    assert with_js == without_js
+    assert any(text.startswith("… ") for text, _ in with_js)  # trimmed before the quoted sentence
+    assert all(text.endswith(" …") and len(text) < 600 for text, _ in with_js)  # and after it
+    assert all(marks for _, marks in with_js[:2])  # the two sources show their quoted sentence
+
+
+def _contrast(page, first: str, second: str) -> float:
+    """WCAG contrast ratio between two computed colours, e.g. 'rgb(214, 178, 92)'."""
+    return page.evaluate("""([a, b]) => {
+      const luminance = (colour) => {
+        const [r, g, b] = colour.match(/[\\d.]+/g).slice(0, 3).map((v) => {
+          const c = Number(v) / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+      return (hi + 0.05) / (lo + 0.05);
+    }""", [first, second])
+
+
+def _colours(locator) -> tuple[str, str]:
+    return tuple(locator.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]"))
+
+
+def test_dark_mode_sets_the_quoted_sentence_clearly_apart_from_its_passage(browser, server):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900},
+                                  color_scheme="dark", reduced_motion="reduce")
+    try:
+        watched = Watched(context.new_page())
+        page = watched.page
+        page.goto("/")
+        turn = ask(page, TWO_MARKER_QUESTION)
+        card = turn.locator(".card").first
+        quoted_text, quoted_bg = _colours(card.locator("mark").first)
+        _, card_bg = _colours(card)
+        assert _contrast(page, quoted_bg, card_bg) >= 3  # the highlight stands out of the card
+        assert _contrast(page, quoted_text, quoted_bg) >= 4.5  # and reads (WCAG AA)
+
+        turn.locator(".answer-text a.marker").first.click()
+        expect(page.locator("mark.sentence#cited")).to_be_in_viewport()
+        sentence_text, sentence_bg = _colours(page.locator("article mark.sentence"))
+        passage_text, passage_bg = _colours(page.locator("article mark.passage").first)
+        assert _contrast(page, sentence_bg, passage_bg) >= 3  # was 2.3 (two dark ambers)
+        assert _contrast(page, sentence_text, sentence_bg) >= 4.5
+        assert _contrast(page, passage_text, passage_bg) >= 4.5
+        watched.assert_clean()
+    finally:
+        context.close()
+
+
+LONG_QUESTION = ("I have been reading about the camps near the Channel ports, the lorries, the fences, "
+                 "the police on both sides and the arguments between London and Paris about who should "
+                 "pay for what and who should check whose papers, and about what the candidates in "
+                 "next year's French election say they would change if they won. " * 3
+                 + TREATY_QUESTION)
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["asked-by-js", "posted-without-js"])
+def test_after_a_long_question_the_page_shows_the_answers_start(open_page, javascript):
+    from playwright.sync_api import expect
+
+    watched = open_page(width=360, height=780, javascript=javascript)
+    page = watched.page
+    page.goto("/")
+    if javascript:
+        ask(page, LONG_QUESTION)
+    else:
+        page.get_by_label("Your question").fill(LONG_QUESTION)
+        page.get_by_role("button", name="Send the question").click()
+    expect(page.locator(".turn .answer-text")).to_contain_text("passports")
+    question = page.locator(".turn .question").last
+    assert question.bounding_box()["height"] > 780  # the question alone is taller than the screen
+    # The answer's start sits in the top half of the screen, below the header, once scrolled.
+    page.wait_for_function("""() => {
+      const answer = document.querySelector('.turn:last-child .answer').getBoundingClientRect();
+      const header = document.querySelector('.top').getBoundingClientRect();
+      return answer.top >= header.bottom && answer.top < window.innerHeight / 2;
+    }""", timeout=5_000)
+    watched.assert_clean()
