@@ -19,14 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from newsdesk.retrieval.recency import RecencyPrior
-from newsdesk.evaluation.run import (
-    Cited,
-    default_embeddings_folder,
-    first_doc_rank,
-    first_passage_rank,
-    index_corpus,
-    read_questions,
-)
+from newsdesk.evaluation.metrics import Cited, first_doc_rank, first_passage_rank
+from newsdesk.evaluation.run import default_embeddings_folder, index_corpus, read_questions
 from newsdesk.index.store import load_generation
 from newsdesk.retrieval.hybrid import Retriever, RetrievalSettings
 

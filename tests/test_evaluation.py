@@ -7,23 +7,25 @@ from conftest import run_cli
 
 from newsdesk.evaluation.baselines import ChunkIndex, fixed_chunks, reciprocal_rank_fusion
 from newsdesk.articles.reading import Article
-from newsdesk.evaluation.run import (
+from newsdesk.evaluation.metrics import (
     Cited,
     EvalQuestion,
     GoldSpan,
     Outcome,
     Prediction,
     contains_answer,
-    evaluate,
     first_doc_rank,
     first_passage_rank,
-    format_table,
     mrr_at,
-    newsdesk_asker,
     percentile,
-    read_questions,
     recall_at,
     score,
+)
+from newsdesk.evaluation.run import (
+    evaluate,
+    format_table,
+    newsdesk_asker,
+    read_questions,
     summarise,
 )
 

@@ -11,16 +11,14 @@ from datetime import date
 
 from conftest import ROOT, run_cli, shared_data
 
-from newsdesk.evaluation.run import (
+from newsdesk.evaluation.metrics import (
     Cited,
     EvalQuestion,
     Prediction,
     answer_articles,
     answered_from_earlier_topic,
-    evaluate,
-    off_corpus,
-    read_questions,
 )
+from newsdesk.evaluation.run import evaluate, off_corpus, read_questions
 from newsdesk.evaluation.suite import (
     CHIT_CHAT,
     NEW_TOPIC,

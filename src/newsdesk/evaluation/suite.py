@@ -23,18 +23,20 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from newsdesk.evaluation.run import (
+from newsdesk.evaluation.metrics import (
     EvalQuestion,
     GoldSpan,
     Prediction,
-    Report,
     answer_articles,
     answered_from_earlier_topic,
+    percentile,
+)
+from newsdesk.evaluation.run import (
+    Report,
     evaluate,
     index_corpus,
     newsdesk_asker,
     off_corpus,
-    percentile,
     prediction_of,
     read_questions,
 )
