@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from newsdesk.evaluation.metrics import percentile
+
 
 @dataclass
 class Row:
@@ -37,17 +39,8 @@ class Latency:
 
     @classmethod
     def of(cls, milliseconds: Sequence[float]) -> "Latency":
-        ordered = sorted(milliseconds)
-        return cls(len(ordered), percentile(ordered, 50), percentile(ordered, 95),
-                   percentile(ordered, 99), statistics.fmean(ordered))
-
-
-def percentile(ordered: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending list (no interpolation: a real observed value)."""
-    if not ordered:
-        return float("nan")
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return float(ordered[rank - 1])
+        return cls(len(milliseconds), percentile(milliseconds, 50), percentile(milliseconds, 95),
+                   percentile(milliseconds, 99), statistics.fmean(milliseconds))
 
 
 @dataclass

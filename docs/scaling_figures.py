@@ -39,6 +39,7 @@ def unit_vectors(count: int, seed: int) -> np.ndarray:
 def faiss_figures(count: int, index_type: str) -> dict:
     import tempfile
 
+    from newsdesk.evaluation.metrics import percentile
     from newsdesk.index.vectors import VectorStore
     from newsdesk.retrieval.hybrid import DENSE_CANDIDATES
 
@@ -64,9 +65,9 @@ def faiss_figures(count: int, index_type: str) -> dict:
     return {"index": index_type, "vectors": count, "bytes": int(size),
             "bytes_per_vector": round(size / count, 1),
             "build_s_wall": round(build[0], 1), "build_s_cpu": round(build[1], 1),
-            "search_cpu_ms_p50": round(float(np.percentile(cpu, 50)), 2),
-            "search_cpu_ms_p95": round(float(np.percentile(cpu, 95)), 2),
-            "search_wall_ms_p50": round(float(np.percentile(wall, 50)), 2)}
+            "search_cpu_ms_p50": round(percentile(cpu, 50), 2),
+            "search_cpu_ms_p95": round(percentile(cpu, 95), 2),
+            "search_wall_ms_p50": round(percentile(wall, 50), 2)}
 
 
 def generation_memory(folder: str) -> dict:

@@ -192,13 +192,6 @@ def crowd(url: str, clients: int, plan: RequestPlan, requests_each: int | None =
     return outcomes
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def failures(outcomes: list[Outcome], ok=(200,)) -> list[Outcome]:
     return [o for o in outcomes if o.status not in ok]
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import run_cli
 
 from newsdesk.evaluation.baselines import ChunkIndex, fixed_chunks, reciprocal_rank_fusion
-from newsdesk.articles.reading import Article
+from newsdesk.articles import Article
 from newsdesk.evaluation.metrics import (
     Cited,
     EvalQuestion,
@@ -70,6 +70,16 @@ def test_percentile_interpolates_like_numpy():
     assert percentile(values, 95) == pytest.approx(38.5)
     assert percentile([7.0], 95) == 7.0
     assert percentile([], 50) == 0.0
+
+
+def test_percentile_is_numpys_on_any_sample_so_every_published_pnn_means_one_thing():
+    import numpy as np
+
+    generator = np.random.default_rng(3)
+    for size in (2, 7, 20, 101):
+        values = list(generator.exponential(20.0, size))
+        for p in (50, 95, 99):
+            assert percentile(values, p) == pytest.approx(float(np.percentile(values, p)))
 
 
 def test_answer_containment_ignores_case_and_spacing_but_not_words():

@@ -17,10 +17,11 @@ from conftest import SEED, TREATY_QUESTION, run_cli
 from reliability_support import (
     RESULTS, ServeProcess, StressRow, assert_same_index, check_reindex, crash_scene, crowd, failures,
     index_snapshot, judge_hostile_run, kill_and_recover, listening_addresses, make_hostile_seeds,
-    percentile, reindex_under_load, run_index, seeded, start_index, synthetic_article,
+    reindex_under_load, run_index, seeded, start_index, synthetic_article,
     synthetic_articles, traced_operations, wait_for_lock_holder, write_articles,
 )
 
+from newsdesk.evaluation.metrics import percentile
 from newsdesk.settings import Settings
 from newsdesk.index.build import build_index
 from newsdesk.index.store import load_generation
@@ -45,7 +46,7 @@ def build_in_process(embedder):
 
 
 def ms(outcomes) -> float:
-    return 1000 * percentile([o.seconds for o in outcomes], 0.95)
+    return 1000 * percentile([o.seconds for o in outcomes], 95)
 
 
 # ---------------------------------------------------------------- 1. hot re-index

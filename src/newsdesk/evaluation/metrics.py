@@ -143,7 +143,15 @@ def mrr_at(ranks: Sequence[int | None], k: int = MRR_CUTOFF) -> float | None:
 
 
 def percentile(values: Sequence[float], p: float) -> float:
-    """Linear-interpolated percentile (numpy's default), p in 0..100."""
+    """The p-th percentile (p in 0..100) by linear interpolation between the two nearest ranks,
+    as numpy.percentile does by default; 0.0 for no values.
+
+    The one definition behind every pNN newsdesk reports (evaluation, benchmarks, stress tests),
+    chosen because anyone can check a figure against its JSON with one np.percentile call and a
+    median of an even count is the usual mean of the middle two. Until 2026-12 the benchmarks
+    used nearest rank and the stress tests sorted[int(0.95·n)]: their tables then could read a
+    sample higher than this gives.
+    """
     if not values:
         return 0.0
     ordered = sorted(values)
