@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import SEED
 
-from newsdesk.articles.reading import read_articles
+from newsdesk.articles import read_articles
 from newsdesk.settings import Settings
 from newsdesk.index.build import build_index
 from newsdesk.index.store import load_generation

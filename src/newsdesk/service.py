@@ -16,7 +16,7 @@ from newsdesk.answers.extractive import (
     retrieve,
     small_talk_answer,
 )
-from newsdesk.articles.reading import Article
+from newsdesk.articles import Article
 from newsdesk.settings import Settings
 from newsdesk.embeddings.base import Embedder
 from newsdesk.embeddings import load_embedder

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from newsdesk.articles.reading import Article, read_articles
+from newsdesk.articles import Article, read_articles
 from newsdesk.evaluation.metrics import Ask, Cited, EvalQuestion, Prediction
 from newsdesk.index.lexical import LexicalIndex
 

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from newsdesk.articles.reading import Article, InputProblem, read_articles
+from newsdesk.articles import Article, InputProblem, read_articles
 from newsdesk.embeddings.base import Embedder
 from newsdesk.index import store
 from newsdesk.index.errors import DamagedIndex, DiskSpaceShort

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from newsdesk.articles.reading import Article
+from newsdesk.articles import Article
 from newsdesk.settings import Settings
 from newsdesk.embeddings.base import Embedder
 from newsdesk.index.build import BuildReport, ChunkAndEmbed, build_index

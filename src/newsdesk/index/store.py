@@ -29,7 +29,7 @@ from typing import Iterator
 
 import numpy as np
 
-from newsdesk.articles.reading import Article
+from newsdesk.articles import Article
 from newsdesk.index.errors import DamagedIndex, DiskFull, IndexError_, IndexLocked
 from newsdesk.index.lexical import LexicalIndex
 from newsdesk.index.vectors import VECTORS_FILE, VectorStore
