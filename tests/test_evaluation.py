@@ -273,21 +273,30 @@ def test_dates_are_read_in_the_shapes_corpora_use():
     assert parse_date("yesterday") is None and parse_date(None) is None
 
 
-def test_ask_over_http_takes_an_optional_as_of_date(settings, fake_embedder):
+def test_ask_over_http_takes_an_optional_as_of_date(tmp_path, fake_embedder):
     from fastapi.testclient import TestClient
 
+    from newsdesk.evaluation.run import index_corpus
     from newsdesk.server.app import create_app
-    from newsdesk.index.build import build_index
     from newsdesk.service import Newsdesk
 
-    build_index(settings, fake_embedder)
-    desk = Newsdesk(settings.with_(abstain_below=0.0), embedder=fake_embedder)
+    story = "The city council voted to close the old harbour bridge for repairs next month."
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"doc_id": i, "title": "Harbour bridge to close",
+                                          "publish_date": d, "text": story}) + "\n"
+                              for i, d in (("2019", "2019/03/01"), ("2023", "2023/01/05"))))
+    settings, embedder, _ = index_corpus(corpus, tmp_path / "index", fake_embedder)
+    desk = Newsdesk(settings.with_(abstain_below=0.0), embedder)
     with TestClient(create_app(settings, desk, watch=False)) as client:
-        question = "What does the Treaty of Le Touquet do?"
-        plain = client.post("/ask", json={"question": question}).json()
-        dated = client.post("/ask", json={"question": question, "as_of": "2015-07-30"}).json()
-        assert dated["citations"] == plain["citations"]  # the seed has no date: nothing to prefer
-        refused = client.post("/ask", json={"question": question, "as_of": "last week"})
+        def first_cited(**extra) -> str:
+            answer = client.post("/ask", json={"question": "Why will the harbour bridge close?", **extra})
+            assert answer.status_code == 200, answer.text
+            return answer.json()["citations"][0]["article_id"]
+
+        assert first_cited() == "2019"  # the same text: a tie, which the first article wins
+        assert first_cited(as_of="2023-01-09") == "2023"  # the days up to as_of are preferred
+        assert first_cited(as_of="2019-03-02") == "2019"
+        refused = client.post("/ask", json={"question": "Why?", "as_of": "last week"})
         assert refused.status_code == 422 and "as_of" in refused.text
 
 
