@@ -1,1 +1,2 @@
-"""Evaluation: question sets asked through the library, the baselines, and the issue suite."""
+"""Evaluation: the records and metrics (metrics.py), question sets asked through the library
+(run.py), the baselines (baselines.py), and the issue suite (suite.py)."""

@@ -1,1 +1,2 @@
-"""Retrieval: hybrid dense + BM25 search over one generation, with a recency prior (stage 5)."""
+"""Retrieval (stage 5): hybrid dense + BM25 search over one index generation (hybrid.py), its
+records (hits.py), the recency prior (recency.py) and the reranker seam (rerank.py)."""
