@@ -3,7 +3,7 @@ import json
 
 from conftest import SEED, SEED_ID
 
-from newsdesk.articles.reading import parse_article, read_articles
+from newsdesk.articles import parse_article, read_articles
 
 
 def test_seed_layout_is_parsed_into_fields():
@@ -153,7 +153,8 @@ def test_the_date_and_url_of_a_dated_file_reach_the_citations(settings, seeds, f
 
 
 def test_titles_are_capped_at_a_word(tmp_path):
-    from newsdesk.articles.reading import MAX_TITLE_CHARS, read_articles
+    from newsdesk.articles import read_articles
+    from newsdesk.articles.records import MAX_TITLE_CHARS
 
     (tmp_path / "long.txt").write_text("word " * 1_000_000 + "\n\nThe body of the article.\n")
     (tmp_path / "corpus.jsonl").write_text(json.dumps({"doc_id": "j", "title": "t" * 5_000_000,

@@ -10,7 +10,7 @@ import pytest
 from conftest import SEED, TREATY_QUESTION
 
 from newsdesk.answers.extractive import Answer, Citation
-from newsdesk.articles.reading import Article, parse_article
+from newsdesk.articles import Article, parse_article
 from newsdesk.answers.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 from newsdesk.server.pages import (
     FORM_HISTORY_CHARS,

@@ -1,7 +1,7 @@
 from conftest import SEED, SEED_ID
 from fakes import FakeEmbedder
 
-from newsdesk.articles.reading import parse_article
+from newsdesk.articles import parse_article
 from newsdesk.passages import Chunker, ChunkerSettings, sentence_spans
 
 

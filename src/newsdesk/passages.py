@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from newsdesk.articles.reading import INVISIBLE, Article, _blocks, is_blank, trimmed
+from newsdesk.articles.records import INVISIBLE, Article, is_blank, trimmed
 
 # Token start offsets of a text, from the embedder's own tokenizer, so budgets are exact.
 TokenOffsets = Callable[[Sequence[str]], list[list[int]]]
@@ -91,17 +91,6 @@ def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]
         spans.append(span)
 
 
-def content_regions(article: Article) -> list[tuple[int, int]]:
-    """Contiguous stretches worth retrieving: all but the title line and the tags line.
-
-    Passages never cross a region's edge, so a passage's text is one slice of the article.
-    """
-    if article.tags:  # seed layout: title, standfirst, tags, caption, body...
-        blocks = _blocks(article.text)
-        return [blocks[1], (blocks[3][0], len(article.text))]
-    return [(article.body_start, len(article.text))]
-
-
 class Chunker:
     def __init__(self, settings: ChunkerSettings, token_offsets: TokenOffsets):
         self.settings = settings
@@ -119,7 +108,7 @@ class Chunker:
     def _passages(self, article: Article, token_starts: list[int], title_tokens: int) -> list[Passage]:
         budget = self.budget(title_tokens)
         chunks = []
-        for region in content_regions(article):
+        for region in article.content_regions():
             units = self._units(article, region, token_starts, budget)
             chunks.extend(_pack(units, budget, self.settings.overlap_sentences,
                                 self.settings.passage_chars))

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 from urllib.parse import quote, urlencode
 
 from newsdesk.answers.extractive import Answer, Citation
-from newsdesk.articles.reading import Article, _blocks
+from newsdesk.articles import Article
 from newsdesk.answers.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 from newsdesk.server.links import domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
 
@@ -108,14 +108,8 @@ def _valid(span: Span | None) -> Span | None:
 
 
 def _article_spans(article: Article) -> list[tuple[str, int, int]]:
-    spans = []
-    header = [span for span in _blocks(article.text) if span[0] < article.body_start]
-    if article.tags:  # the seed layout: title, standfirst, tags, caption
-        spans += [(kind, s, e) for kind, (s, e) in zip(("title", "standfirst", "tags", "caption"), header)]
-    elif header:
-        spans.append(("title", 0, article.body_start))
-    spans += [("paragraph", start, end) for start, end in article.paragraphs()]
-    return spans
+    """The parts its reader found before the body (title, standfirst, ...), then its paragraphs."""
+    return [*article.parts, *(("paragraph", start, end) for start, end in article.paragraphs())]
 
 
 def _pieces(text: str, start: int, end: int, passage: Span | None, sentence: Span | None) -> tuple[Piece, ...]:
