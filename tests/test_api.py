@@ -1,5 +1,7 @@
 """The HTTP contract, through FastAPI's test client over a fake-embedder index (fast)."""
 
+import re
+
 import pytest
 from conftest import SEED_ID, TREATY_QUESTION
 from fastapi.testclient import TestClient
@@ -24,7 +26,10 @@ def test_ask_returns_cited_passages_that_slice_the_article(client):
     first = body["citations"][0]
     article = client.get(f"/articles/{first['article_id']}").json()
     assert article["text"][first["char_start"]:first["char_end"]] == first["text"]
-    assert "[1]" in body["answer"] or "[2]" in body["answer"]
+    # The answer is the best passage's sentence that names the treaty, marked as cited from it.
+    assert re.findall(r"\[(\d+)\]", body["answer"]) == ["1"] and body["answer"].endswith(" [1]")
+    sentence = body["answer"].removesuffix(" [1]")
+    assert sentence.startswith("Under the Treaty of Le Touquet") and sentence in first["text"]
     assert body["abstained"] is False and body["took_ms"] > 0
 
 
@@ -44,6 +49,8 @@ def test_answering_runs_the_model_once_per_question(client, fake_embedder):
     ({"question": "ok", "k": 51}, "less than or equal to 50"),
     ({"k": 5}, "Field required"),
     ({"question": 12}, "valid string"),
+    ({"question": "ok", "as_of": "last week"}, "valid date"),
+    ({"question": "ok", "ask_of": "2024-01-01"}, "Extra inputs are not permitted"),  # a misspelt field
 ])
 def test_bad_questions_get_a_readable_422(client, payload, fragment):
     response = client.post("/ask", json=payload)
@@ -97,3 +104,21 @@ def test_token_protects_ask_and_chat_but_not_health(settings, fake_embedder):
         assert client.get("/health").status_code == 200
         ok = client.post("/ask", json={"question": "x"}, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
+
+
+def test_every_way_in_holds_the_question_to_the_same_limit(client):
+    """The 2,000-character rule lives in query.py; /ask, its stream, the OpenAI route and the
+    chat form without JavaScript all refuse one character more, each in its own shape."""
+    long = "x" * 2001
+    for path in ("/ask", "/ask/stream"):
+        refused = client.post(path, json={"question": long})
+        assert refused.status_code == 422 and "at most 2000 characters" in refused.text
+        assert client.post(path, json={"question": long[:-1], "k": 1}).status_code == 200
+    refused = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": long}]})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["msg"] == (
+        "the question (the last message): string should have at most 2000 characters")
+    page = client.post("/", data={"question": long})
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert "The question: string should have at most 2000 characters." in page.text
+    assert long in page.text  # kept in the box to shorten

@@ -8,7 +8,10 @@ import logging
 import sys
 import textwrap
 
-from newsdesk.settings import Settings
+from pydantic import TypeAdapter, ValidationError
+
+from newsdesk.query import MAX_K, PassageCount, Query, first_problem
+from newsdesk.settings import Settings, SettingsError
 from newsdesk.evaluation.suite import PARTS as SUITE_PARTS  # light: the suite imports its engines when run
 
 
@@ -26,10 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     except _UserError as error:
         print(f"newsdesk: {error}", file=sys.stderr)
         return 1
+    except _BadValue as error:  # a bad flag or NEWSDESK_* value: a usage error, as argparse's
+        print(f"newsdesk: {error}", file=sys.stderr)
+        return 2
 
 
 class _UserError(Exception):
     pass
+
+
+class _BadValue(Exception):
+    """A flag or setting refused at start, named as the user wrote it."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="ask one question from the command line")
     ask.add_argument("question")
     ask.add_argument("--embeddings", metavar="DIR")
-    ask.add_argument("-k", type=int, default=5, help="passages to cite (1..50)")
+    ask.add_argument("-k", type=int, default=None, help=f"passages to cite (1..{MAX_K}, default 5)")
     ask.add_argument("--json", action="store_true", help="print the /ask JSON")
     ask.set_defaults(run=_ask)
 
@@ -74,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
                                "unanswerable, and the share declined is the figure")
     evaluate.add_argument("--embeddings", metavar="DIR", help="index folder (default .cache/eval-<corpus>)")
     evaluate.add_argument("--json", metavar="OUT", help="also write the report as JSON")
-    evaluate.add_argument("-k", type=int, default=10, help="passages cited per question (1..50)")
+    evaluate.add_argument("-k", type=int, default=10, help=f"passages cited per question (1..{MAX_K})")
     evaluate.add_argument("--recipe", action="append",
                           choices=("newsdesk", "newsdesk-undated", "bm25", "dense", "fusion"),
                           help="what to score (repeatable; default newsdesk; newsdesk-undated asks "
@@ -83,9 +93,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The flag that sets each setting, to name it when its value is refused.
+_FLAGS = {"seeds": "--seeds", "embeddings": "--embeddings", "host": "--host", "port": "--port",
+          "ray_address": "--ray"}
+
+
 def _settings(args, **extra) -> Settings:
-    return Settings.from_env(
-        seeds=getattr(args, "seeds", None), embeddings=getattr(args, "embeddings", None), **extra)
+    """The settings, from NEWSDESK_* and the flags; read first by every command, so that a bad
+    value stops it before any model is loaded or article embedded."""
+    try:
+        return Settings.from_env(seeds=getattr(args, "seeds", None),
+                                 embeddings=getattr(args, "embeddings", None), **extra)
+    except SettingsError as error:
+        raise _BadValue(error.described(_FLAGS)) from None
+
+
+def _query(question: str, k: int | None) -> Query:
+    """The question and -k as the library's Query: the same rules as /ask's."""
+    try:
+        return Query.of(question, k)
+    except ValidationError as error:
+        raise _refused(error, {"question": "the question", "k": "-k"}) from None
+
+
+def _passage_count(k: int) -> int:
+    try:
+        return TypeAdapter(PassageCount).validate_python(k)
+    except ValidationError as error:
+        raise _refused(error, {}, "-k") from None
+
+
+def _refused(error: ValidationError, names: dict[str, str], unnamed: str = "") -> _BadValue:
+    """The first problem, as one line: `-k: input should be less than or equal to 50`."""
+    where, message = first_problem(error)
+    return _BadValue(f"{names.get(where or unnamed, where or unnamed)}: {message}")
 
 
 def _index(args) -> int:
@@ -135,19 +176,15 @@ def _ask(args) -> int:
     from newsdesk.index.store import current_name
     from newsdesk.service import Newsdesk
 
-    if not 1 <= args.k <= 50:
-        raise _UserError("-k must be between 1 and 50")
-    question = args.question.strip()
-    if not question or len(question) > 2000:
-        raise _UserError("the question must have 1 to 2,000 characters")
     settings = _settings(args)
+    query = _query(args.question, args.k)
     try:
         if current_name(settings.embeddings) is None:  # say so before spending seconds on the model
             raise _UserError(f"no index in {settings.embeddings}: run `newsdesk index` first")
         desk = Newsdesk(settings)
         if desk.problem:  # CURRENT's generation is damaged: say so rather than answer from nothing
             raise _UserError(desk.problem)
-        answer = desk.ask(question, args.k)
+        answer = desk.ask(query)
     except IndexError_ as error:
         raise _UserError(str(error)) from None
     if args.json:
@@ -166,8 +203,8 @@ def _eval(args) -> int:
 
     from newsdesk.evaluation.run import run_recipes
 
-    if not 1 <= args.k <= 50:
-        raise _UserError("-k must be between 1 and 50")
+    _settings(args)  # NEWSDESK_* checked before any corpus is read or model loaded
+    args.k = _passage_count(args.k)
     if args.suite:
         return _eval_suite(args)
     if not (args.corpus and args.questions):

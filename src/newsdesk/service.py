@@ -30,7 +30,8 @@ from newsdesk.index.store import (
 )
 from newsdesk.answers import conversation
 from newsdesk.answers.conversation import History, Understood
-from newsdesk.retrieval.hybrid import Retriever
+from newsdesk.query import Query
+from newsdesk.retrieval.hybrid import RetrievalSettings, Retriever
 from newsdesk.answers.streaming import StreamEvent, stream_answer, stream_reply
 from newsdesk.answers.writers import writer_for
 
@@ -115,7 +116,7 @@ class Newsdesk:
                 return self._failed(str(error))
             except (IndexError_, OSError) as error:  # e.g. pruned mid-load: try again
                 return self._failed(str(error))
-            self._retriever = Retriever(generation, self.embedder)
+            self._retriever = Retriever(generation, self.embedder, retrieval_settings(self.settings))
             self._problem = self._broken = None
             log.info("serving index generation %s (%d passages)", generation.name,
                      len(generation.passages))
@@ -162,19 +163,22 @@ class Newsdesk:
 
     # -- the questions people ask
 
-    def ask(self, question: str, k: int = 5, as_of: date | None = None,
+    def ask(self, query: Query | str, k: int | None = None, as_of: date | None = None,
             history: History | None = None) -> Answer:
-        """as_of: prefer articles published in the days up to this date (news is about 'this week').
+        """The cited answer to a Query, or to a question with these arguments (validated as one).
+        as_of: prefer articles published in the days up to this date (news is about 'this week').
         history: the earlier turns, oldest first, that a follow-up question may lean on."""
-        retriever, understood, found = self._find(question, k, as_of, history)
+        query = Query.of(query, k, as_of, history)
+        retriever, understood, found = self._find(query)
         if isinstance(found, Answer):
             return found
         return answer_retrieved(found, retriever, self.writer, understood.question_in_context)
 
-    def ask_stream(self, question: str, k: int = 5, as_of: date | None = None,
+    def ask_stream(self, query: Query | str, k: int | None = None, as_of: date | None = None,
                    history: History | None = None) -> Iterator[StreamEvent]:
         """The answer as events: the citations first, then the answer in pieces, then done."""
-        retriever, understood, found = self._find(question, k, as_of, history)
+        query = Query.of(query, k, as_of, history)
+        retriever, understood, found = self._find(query)
         if isinstance(found, Answer):
             return stream_reply(found)
         return stream_answer(found, retriever, self.writer, understood.question_in_context)
@@ -192,13 +196,14 @@ class Newsdesk:
         search = self._searches(self._serving(), 5, as_of, time.perf_counter())
         return conversation.understand(question, history, lambda query: search(query).confidence)
 
-    def _find(self, question: str, k: int, as_of: date | None, history: History | None
-              ) -> tuple[Retriever, Understood, Retrieved | Answer]:
+    def _find(self, query: Query) -> tuple[Retriever, Understood, Retrieved | Answer]:
         """Small talk's plain reply, or the passages found for the question as understood."""
         started = time.perf_counter()
         retriever = self._serving()
+        question, k, as_of = query.question, query.k, query.as_of
         search = self._searches(retriever, k, as_of, started)
-        understood = conversation.understand(question, history, lambda query: search(query).confidence)
+        understood = conversation.understand(question, query.history,
+                                             lambda text: search(text).confidence)
         if understood.is_small_talk:
             return retriever, understood, small_talk_answer(understood.reply, retriever, started)
         if not understood.is_follow_up:
@@ -239,6 +244,12 @@ class Newsdesk:
         return Health("degraded" if problem else "ok", len(generation.articles),
                       len(generation.passages), model, generation.built_at, generation.name,
                       problem, failed_at, build_error)
+
+
+def retrieval_settings(settings: Settings) -> RetrievalSettings:
+    """The retrieval levers the settings expose (NEWSDESK_FUSION and the two weights)."""
+    return RetrievalSettings(fusion=settings.fusion, dense_weight=settings.dense_weight,
+                             lexical_weight=settings.lexical_weight)
 
 
 def _identity(path) -> tuple | None:

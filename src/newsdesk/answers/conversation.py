@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Literal, Sequence
 
-from pydantic import BaseModel, Field
+from newsdesk.query import Turn
+# The limits on a conversation are the query's (query.py); server/pages.py still reads them here.
+from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS  # noqa: F401
 
-MAX_HISTORY_TURNS = 20
-MAX_TURN_CHARS = 2000
 CHAIN_TURNS = 3  # how far back a chain of follow-ups may reach for its topic
 OWN_WORDS_FOR_A_NEW_TOPIC = 4  # a question with this many content words can stand alone
 CONTEXT_GAIN = 0.03  # the earlier terms must raise the coverage confidence this much to be kept
@@ -50,14 +50,6 @@ FUNCTION_WORDS = frozenset("""
 # Words, keeping "AT&T", "BA.2" and "Le-Touquet" whole.
 _WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9'’&\-]|\.(?=[A-Za-z0-9]))*")
 _POSSESSIVE = re.compile(r"['’]s?$")  # "Corbyn's" carries the name "Corbyn"
-
-
-class Turn(BaseModel):
-    """One earlier turn of the conversation."""
-
-    role: Literal["user", "assistant"]
-    content: str = Field(min_length=1, max_length=MAX_TURN_CHARS,
-                         description=f"what was said, 1 to {MAX_TURN_CHARS:,} characters")
 
 
 History = Sequence[Turn]

@@ -7,17 +7,18 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi import Query as InQuery  # a URL query parameter; Query is newsdesk's question
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.convertors import PathConvertor, register_url_convertor
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError
 
 from newsdesk.answers.extractive import Answer
+from newsdesk.query import Query, Turn, first_problem
 from newsdesk.settings import Settings
-from newsdesk.answers.conversation import MAX_HISTORY_TURNS, Turn
 from newsdesk.server import pages
 from newsdesk.index.errors import IndexError_
 from newsdesk.server.openai_routes import openai_router
@@ -29,30 +30,10 @@ from newsdesk.server.security import (
 )
 from newsdesk.service import Newsdesk
 
-MAX_QUESTION_CHARS = 2000
 # web/ stays at the top of the checkout (the layout the user asked for); a wheel carries it as
 # newsdesk/web (pyproject's force-include), so an installed `newsdesk serve` finds it there.
 _PACKAGED_WEB = Path(__file__).resolve().parents[1] / "web"
 WEB_ROOT = _PACKAGED_WEB if _PACKAGED_WEB.is_dir() else Path(__file__).resolve().parents[3] / "web"
-
-
-class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS,
-                          description="The question, 1 to 2,000 characters")
-    k: int = Field(5, ge=1, le=50, description="How many passages to cite")
-    as_of: date | None = Field(None, description="Prefer articles published in the days up to this "
-                               "date (YYYY-MM-DD), for questions about 'this week'")
-    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
-                                description="The earlier turns, oldest first (at most "
-                                f"{MAX_HISTORY_TURNS}), so a follow-up like 'Who wants to change it?' "
-                                "is understood")
-
-    @field_validator("question")
-    @classmethod
-    def question_has_words(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question must not be blank")
-        return value.strip()
 
 
 class ArticleOut(BaseModel):
@@ -100,15 +81,15 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
                        hosts=served_hosts(settings.host, settings.allowed_hosts))
 
     @app.post("/ask", response_model=Answer)
-    def ask(request: AskRequest) -> Answer:
-        return _answer(desk, request.question, request.k, request.as_of, request.history)
+    def ask(query: Query) -> Answer:
+        return _answer(desk, query)
 
     @app.post("/ask/stream", response_class=StreamingResponse,
               responses={200: {"content": {"text/event-stream": {}}}})
-    def ask_stream(request: AskRequest) -> StreamingResponse:
+    def ask_stream(query: Query) -> StreamingResponse:
         """Server-sent events: `citations` first, then `answer` pieces, then `done` with timing."""
         try:
-            events = desk.ask_stream(request.question, request.k, request.as_of, request.history)
+            events = desk.ask_stream(query)
         except IndexError_ as error:
             raise HTTPException(503, str(error)) from None
         return StreamingResponse((event.sse() for event in events), media_type="text/event-stream",
@@ -145,7 +126,8 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
                                    "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}})
     def chat_form(
         request: Request,
-        question: Annotated[str, Form(max_length=MAX_QUESTION_CHARS)] = "",
+        question: Annotated[str, Form(description="the question; over the limit or blank: the "
+                                      "page, with the error")] = "",
         # A list because FastAPI reads an empty form value as absent, and here they differ:
         # absent is today (the server's date), empty is any time.
         as_of: Annotated[list[str], Form(description="YYYY-MM-DD: prefer articles published in the "
@@ -174,7 +156,9 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
         if not question:
             return page(422, error="Please type a question.", earlier=earlier, as_of=day)
         try:
-            result = _answer(desk, question, 5, day, earlier)
+            result = _answer(desk, Query(question=question, as_of=day, history=earlier))
+        except ValidationError as refused:  # the query's own rules (query.py): too long, say
+            return page(422, error=_readable(refused), draft=question, earlier=earlier, as_of=day)
         except HTTPException as refused:
             return page(refused.status_code, error=refused.detail, draft=question, earlier=earlier, as_of=day)
         carried, dropped = pages.carried_history(earlier, question, result)
@@ -189,10 +173,10 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
     @app.get("/articles/{article_id:article_path}/view", response_class=HTMLResponse,
              description="The article as a page. An id with slashes is sent encoded (%2F) or as is.")
     def article_page(request: Request, article_id: str,
-                     start: Annotated[int | None, Query(ge=0, description="cited passage start")] = None,
-                     end: Annotated[int | None, Query(ge=0, description="cited passage end")] = None,
-                     sentence_start: Annotated[int | None, Query(ge=0, description="quoted sentence start")] = None,
-                     sentence_end: Annotated[int | None, Query(ge=0, description="quoted sentence end")] = None):
+                     start: Annotated[int | None, InQuery(ge=0, description="cited passage start")] = None,
+                     end: Annotated[int | None, InQuery(ge=0, description="cited passage end")] = None,
+                     sentence_start: Annotated[int | None, InQuery(ge=0, description="quoted sentence start")] = None,
+                     sentence_end: Annotated[int | None, InQuery(ge=0, description="quoted sentence end")] = None):
         article_id, wants_view = requested_article(request, article_id)
         if not wants_view:  # /articles/a%2Fview: the JSON of the article whose id is a/view
             return JSONResponse(article(request, article_id).model_dump())
@@ -237,9 +221,14 @@ def requested_article(request: Request, decoded_id: str) -> tuple[str, bool]:
     return decoded_id, wants_view
 
 
-def _answer(desk: Newsdesk, question: str, k: int, as_of: date | None = None,
-            history: list[Turn] | None = None) -> Answer:
+def _answer(desk: Newsdesk, query: Query) -> Answer:
     try:
-        return desk.ask(question, k, as_of=as_of, history=history)
+        return desk.ask(query)
     except IndexError_ as error:
         raise HTTPException(503, str(error)) from None
+
+
+def _readable(error: ValidationError) -> str:
+    """The first problem for the page: 'The question: string should have at most 2000 characters.'"""
+    where, message = first_problem(error)
+    return f"The {where or 'query'}: {message}."

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsdesk.answers.extractive import Answer, Citation
-from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Query, Turn
+from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Query, Turn, first_problem
 from newsdesk.index.errors import IndexError_
 from newsdesk.server.links import article_view_link, without_bidi_controls, web_url
 from newsdesk.server.security import StrictJSONRoute
@@ -162,8 +162,7 @@ def query_of(messages: list[ChatMessage]) -> Query:
     try:
         return Query(question=turns[-1].text, history=history)
     except ValidationError as error:
-        problem = error.errors()[0]
-        raise _invalid_messages(f"the question (the last message): {problem['msg']}") from None
+        raise _invalid_messages(f"the question (the last message): {first_problem(error)[1]}") from None
 
 
 def _invalid_messages(message: str) -> RequestValidationError:
