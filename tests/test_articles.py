@@ -164,3 +164,120 @@ def test_titles_are_capped_at_a_word(tmp_path):
     assert set(titles) == {"long", "j"}
     assert all(len(t) <= MAX_TITLE_CHARS for t in titles.values())
     assert titles["long"].endswith("word…") and titles["j"].endswith("t…")
+
+
+# -- the layout as each reader decides it: parts before the body, and the regions worth searching
+
+def test_the_seed_reader_labels_each_part_before_the_body():
+    article = parse_article(SEED_ID, SEED.read_text())
+    kinds = [kind for kind, _, _ in article.parts]
+    assert kinds == ["title", "standfirst", "tags", "caption"]
+    shown = {kind: article.text[start:end] for kind, start, end in article.parts}
+    assert shown["title"] == article.title and shown["standfirst"] == article.standfirst
+    assert shown["caption"] == article.caption and shown["tags"].startswith("Brexit, Calais")
+    # The standfirst alone, then the caption running on into the body: title and tags are edges.
+    standfirst, rest = article.content_regions()
+    assert article.text[slice(*standfirst)] == article.standfirst
+    assert rest == (article.parts[3][1], len(article.text))
+
+
+def test_a_plain_file_is_a_title_part_then_body_and_a_corpus_line_is_all_body(tmp_path):
+    plain = parse_article("note", "Just a heading\n\nFirst line of body.")
+    assert plain.parts == (("title", 0, plain.body_start),)
+    assert plain.content_regions() == [(plain.body_start, len(plain.text))]
+    (tmp_path / "c.jsonl").write_text(json.dumps({"doc_id": "a", "title": "A", "text": "Alpha. Beta."}) + "\n")
+    (line,) = read_articles([tmp_path]).articles
+    assert line.parts == () and line.content_regions() == [(0, len(line.text))]
+
+
+def test_an_article_stored_before_records_had_parts_reads_back_the_same():
+    from newsdesk.articles import Article
+
+    for article in (parse_article(SEED_ID, SEED.read_text()), parse_article("n", "Heading\nBody.\n\nMore."),
+                    parse_article("m", "---\ntitle: Only here\n---\nAll of it is body.")):
+        earlier = article.to_record()
+        del earlier["parts"]
+        assert Article.from_record(earlier) == article
+        assert Article.from_record(article.to_record()) == article
+
+
+def test_a_reader_for_another_kind_of_file_is_one_entry_in_the_readers_table(tmp_path, monkeypatch):
+    from newsdesk.articles import Article, folders
+
+    def read_html(path, problems, notes):
+        body = path.read_text().split("<p>", 1)[1].split("</p>", 1)[0]
+        return [Article(id=path.stem, title="From HTML", text=body)]
+
+    monkeypatch.setitem(folders.READERS, (".html",), read_html)
+    (tmp_path / "page.html").write_text("<html><p>The council met on Monday.</p></html>")
+    (tmp_path / "story.txt").write_text("Story\n\nBody.")
+    read = read_articles([tmp_path])
+    assert [(a.id, a.title) for a in read.articles] == [("page", "From HTML"), ("story", "Story")]
+    assert not read.problems
+
+
+# -- JSONL corpora under other field names
+
+def write_jsonl(path, *records) -> None:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+
+
+def test_a_corpus_with_id_and_body_is_read_and_the_fields_used_are_said_once(tmp_path):
+    corpus = tmp_path / "bbc.jsonl"
+    write_jsonl(corpus, *({"id": f"bbc-{n}", "category": "business", "title": f"Story {n}",
+                           "body": f"Body of story {n}.\n\nSecond paragraph."} for n in range(3)))
+    read = read_articles([corpus])
+    assert [(a.id, a.title, a.text) for a in read.articles][0] == (
+        "bbc-0", "Story 0", "Body of story 0.\n\nSecond paragraph.")
+    assert len(read.articles) == 3 and not read.problems
+    assert [str(note) for note in read.notes] == [f"read {corpus}: doc_id from 'id', text from 'body'"]
+
+
+def test_content_link_and_each_date_name_are_read(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    write_jsonl(corpus,
+                {"id": "a", "headline": "A", "content": "Alpha.", "link": "https://x.example/a", "date": "2020-01-02"},
+                {"id": "b", "title": "B", "content": "Beta.", "published_at": "2021-03-04T10:00:00Z"},
+                {"doc_id": "c", "title": "C", "text": "Gamma.", "published": "2022-05-06"},
+                {"doc_id": "d", "title": "D", "text": "Delta.", "publish_date": "", "date": "2023-07-08"})
+    read = read_articles([corpus])
+    assert [(a.id, a.title, a.text, a.url, a.published) for a in read.articles] == [
+        ("a", "A", "Alpha.", "https://x.example/a", "2020-01-02"),
+        ("b", "B", "Beta.", None, "2021-03-04T10:00:00Z"),
+        ("c", "C", "Gamma.", None, "2022-05-06"),
+        ("d", "D", "Delta.", None, "2023-07-08")]
+    (note,) = read.notes
+    assert note.message == ("doc_id from 'id', text from 'content', title from 'headline', url from 'link', "
+                            "publish_date from 'date', 'published_at' and 'published'")
+
+
+def test_newsdesk_own_field_names_need_no_note(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    write_jsonl(corpus, {"doc_id": "a", "title": "A", "text": "Alpha.", "url": "http://x", "publish_date": "2020-01-01"})
+    read = read_articles([corpus])
+    assert len(read.articles) == 1 and read.notes == []
+
+
+def test_a_line_without_text_names_the_fields_it_has(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    write_jsonl(corpus, {"id": "a", "category": "tech", "summary": "Short."},
+                {"id": "b", "body": "   "},
+                {"uid": "c", "body": "Some text."},
+                {"id": "d", "body": "Fine."})
+    read = read_articles([corpus])
+    assert [a.id for a in read.articles] == ["d"]
+    reasons = {p.line: p.reason for p in read.problems}
+    assert reasons[1] == ("missing or empty text (no 'text', 'body' or 'content' field; "
+                          "the line has id, category, summary)")
+    assert reasons[2] == "missing or empty text ('body' is empty or not text)"
+    assert reasons[3] == "missing or invalid doc_id (no 'doc_id' or 'id' field; the line has uid, body)"
+    assert read.files_skipped == 0  # a corpus line's problem skips that line, not the file
+
+
+def test_the_bbc_corpus_is_read_whole():
+    from conftest import shared_data
+
+    read = read_articles([shared_data("bbc/articles.jsonl.gz")])
+    assert len(read.articles) > 2000 and not read.problems
+    assert [note.message for note in read.notes] == ["doc_id from 'id', text from 'body'"]
+    assert all(a.title and a.text.strip() for a in read.articles)

@@ -28,7 +28,7 @@ def read_corpus(path: Path, problems: list[InputProblem], notes: list[InputNote]
     place of newsdesk's own (text from "body", say) are said once for the file, in notes."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     seen: set[str] = set()
-    aliases: dict[str, str] = {}  # "text" -> "body": the other names this file's lines used
+    aliases: dict[str, list[str]] = {}  # "text" -> ["body"]: the other names this file's lines used
     with opener(path, "rb") as handle:
         try:
             number = 0
@@ -53,7 +53,7 @@ def read_corpus(path: Path, problems: list[InputProblem], notes: list[InputNote]
         finally:
             if aliases:
                 notes.append(InputNote(str(path), ", ".join(
-                    f"{field} from {name!r}" for field, name in aliases.items())))
+                    f"{field} from {_listed(names, 'and')}" for field, names in aliases.items())))
         if number == 0:
             problems.append(InputProblem(str(path), "empty file"))
 
@@ -73,7 +73,7 @@ def _corpus_lines(handle) -> Iterator[tuple[int, bytes | None]]:
 
 
 def _article_from_line(line: bytes, path: Path, number: int, problems: list[InputProblem],
-                       aliases: dict[str, str]) -> Article | None:
+                       aliases: dict[str, list[str]]) -> Article | None:
     try:
         record = json.loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError) as error:  # RecursionError: absurd nesting
@@ -104,8 +104,8 @@ def _article_from_line(line: bytes, path: Path, number: int, problems: list[Inpu
         return None
     for fields, used in ((ID_FIELDS, id_field), (TEXT_FIELDS, text_field), (TITLE_FIELDS, title_field),
                          (URL_FIELDS, url_field), (PUBLISHED_FIELDS, published_field)):
-        if used and used != fields[0]:
-            aliases.setdefault(fields[0], used)
+        if used and used != fields[0] and used not in aliases.setdefault(fields[0], []):
+            aliases[fields[0]].append(used)
     return Article(
         id=str(doc_id).strip(),
         title=capped_title(title.strip()),
@@ -128,11 +128,17 @@ def _fields_note(names: tuple[str, ...], record: dict) -> str:
     """Why no field was read: the names looked for, and those the line has."""
     present = [name for name in names if name in record]
     if present:
-        return f" ({' and '.join(repr(name) for name in present)} {'is' if len(present) == 1 else 'are'} empty or not text)"
-    wanted = ", ".join(repr(name) for name in names[:-1]) + f" or {names[-1]!r}"
+        return f" ({_listed(present, 'and')} {'is' if len(present) == 1 else 'are'} empty or not text)"
+    wanted = _listed(names, "or")
     found = [str(key)[:40] for key in list(record)[:_LISTED_FIELDS]]
     more = f" and {len(record) - _LISTED_FIELDS} more" if len(record) > _LISTED_FIELDS else ""
     return f" (no {wanted} field; the line has {', '.join(found) + more if found else 'no fields'})"
+
+
+def _listed(names: list[str] | tuple[str, ...], conjunction: str) -> str:
+    """'a', 'a' and 'b', 'a', 'b' or 'c'."""
+    quoted = [repr(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {conjunction} {quoted[-1]}"
 
 
 def _line_problem(path: Path, reason: str, number: int) -> InputProblem:
