@@ -181,9 +181,9 @@ def chat(tmp_path, fake_embedder):
     asked = []
     real_ask = desk.ask
 
-    def ask(question, k=5, **options):
-        asked.append({"question": question, **options})
-        return real_ask(question, k, **options)
+    def ask(query):  # the routes hand the library a Query (query.py)
+        asked.append({"question": query.question, "as_of": query.as_of, "history": query.history})
+        return real_ask(query)
 
     desk.ask = ask
     with TestClient(create_app(settings, desk, watch=False)) as client:
