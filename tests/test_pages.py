@@ -11,7 +11,7 @@ from conftest import SEED, TREATY_QUESTION
 
 from newsdesk.answers.extractive import Answer, Citation
 from newsdesk.articles import Article, parse_article
-from newsdesk.answers.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 from newsdesk.server.pages import (
     FORM_HISTORY_CHARS,
     answer_parts,

@@ -129,3 +129,13 @@ def test_the_fusion_setting_reaches_the_retriever(settings, fake_embedder):
     rrf = Newsdesk(settings.with_(abstain_below=0.0, fusion="rrf"), embedder=fake_embedder).ask(TREATY_QUESTION, 3)
     assert rrf.citations and max(c.score for c in rrf.citations) <= 2 / 61
     assert scores.citations[0].score > 0.5
+
+
+def test_the_reranker_setting_offers_exactly_the_rerankers_there_are():
+    from typing import get_args
+
+    from newsdesk.retrieval.rerank import RERANKERS
+
+    assert set(get_args(Settings.model_fields["reranker"].annotation)) == set(RERANKERS)
+    with pytest.raises(SettingsError, match="NEWSDESK_RERANKER"):
+        Settings.from_env({"NEWSDESK_RERANKER": "cross-encoder"})

@@ -31,6 +31,7 @@ from newsdesk.index.store import (
 from newsdesk.answers import conversation
 from newsdesk.answers.conversation import History, Understood
 from newsdesk.query import Query
+from newsdesk.index.vectors import VectorStore
 from newsdesk.retrieval.hybrid import RetrievalSettings, Retriever
 from newsdesk.answers.streaming import StreamEvent, stream_answer, stream_reply
 from newsdesk.answers.writers import writer_for
@@ -54,16 +55,14 @@ class Health:
     last_build_error: str | None = None
 
 
-def _one_faiss_thread_per_query() -> None:
+def _one_search_thread_per_query() -> None:
     """Each request searches one vector; with two OpenMP threads that search was 2-3× slower on
     a busy 2-core machine (threads waiting on each other), and concurrent requests already
     keep both cores busy. OpenMP keeps this setting per thread, so it is set again in each
     request's own thread (the server's worker threads): set once at start-up it only held for
     the main thread, and /ask over HTTP took 49 ms in ask() against 39 ms in process at 10,000
     articles (2026-12-01)."""
-    import faiss
-
-    faiss.omp_set_num_threads(1)
+    VectorStore.use_threads(1)
 
 
 class Newsdesk:
@@ -76,7 +75,7 @@ class Newsdesk:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder or load_embedder(settings)
-        _one_faiss_thread_per_query()
+        _one_search_thread_per_query()
         self.writer = writer_for(settings)  # None unless an LLM is configured: extractive answers
         self._retriever: Retriever | None = None
         self._load_lock = threading.Lock()
@@ -184,7 +183,7 @@ class Newsdesk:
         return stream_answer(found, retriever, self.writer, understood.question_in_context)
 
     def _serving(self) -> Retriever:
-        _one_faiss_thread_per_query()  # in this request's thread: see there
+        _one_search_thread_per_query()  # in this request's thread: see there
         retriever = self._retriever
         if retriever is None:
             raise IndexError_(f"no index in {self.settings.embeddings}: run `newsdesk index` first")
@@ -247,9 +246,9 @@ class Newsdesk:
 
 
 def retrieval_settings(settings: Settings) -> RetrievalSettings:
-    """The retrieval levers the settings expose (NEWSDESK_FUSION and the two weights)."""
+    """The retrieval levers the settings expose (NEWSDESK_FUSION, the two weights, the reranker)."""
     return RetrievalSettings(fusion=settings.fusion, dense_weight=settings.dense_weight,
-                             lexical_weight=settings.lexical_weight)
+                             lexical_weight=settings.lexical_weight, reranker=settings.reranker)
 
 
 def _identity(path) -> tuple | None:

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
         "[docs/evaluation.md](docs/evaluation.md)'s table, with the two weights")
     dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="the dense (cosine) side's weight in the fusion")
     lexical_weight: float = Field(1.0, ge=0.0, le=10.0, description="the BM25 side's weight in the fusion")
+    # The names of retrieval/rerank.py's RERANKERS (tests/test_settings.py holds the two equal).
+    reranker: Literal["none"] = Field(
+        "none", description="how the fused hits are reordered before the answer is built from "
+        "them: `none` keeps the hybrid search's order (the seam for a cross-encoder)")
     api_token: SecretStr = Field(
         SecretStr(""), description="when set, every route but `/health`, `/static/` and "
         "`/openapi.json` needs `Authorization: Bearer …`")

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from typing import Callable, Literal, Sequence
 
 from newsdesk.query import Turn
-# The limits on a conversation are the query's (query.py); server/pages.py still reads them here.
-from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS  # noqa: F401
 
 CHAIN_TURNS = 3  # how far back a chain of follow-ups may reach for its topic
 OWN_WORDS_FOR_A_NEW_TOPIC = 4  # a question with this many content words can stand alone

@@ -87,7 +87,8 @@ class WriterFailed(Exception):
 
 
 class AnswerWriter(Protocol):
-    """The seam for a generator (an LLM) or a reranker: takes the hits, returns the answer text."""
+    """The seam for a generator (an LLM): takes the hits, returns the answer text. It cannot change
+    which passages are cited or their order: that is retrieval/rerank.py's seam."""
 
     def write(self, question: str, hits: Sequence[Hit], citations: Sequence[Citation]) -> Draft: ...
 
@@ -236,7 +237,7 @@ class Retrieved:
         return round((time.perf_counter() - self.started) * 1000, 2)
 
 
-def retrieve(question: str, retriever: Retriever, k: int = 5, abstain_below: float = 0.5,
+def retrieve(question: str, retriever: Retriever, k: int, abstain_below: float,
              retrieval_query: str | None = None, as_of: date | None = None,
              started: float | None = None) -> Retrieved:
     """Search for the question (or for retrieval_query, a follow-up written out), cite the hits,

@@ -33,6 +33,7 @@ from newsdesk.evaluation.metrics import (
 )
 from newsdesk.evaluation.run import (
     Report,
+    default_embeddings_folder,
     evaluate,
     index_corpus,
     newsdesk_asker,
@@ -40,6 +41,7 @@ from newsdesk.evaluation.run import (
     prediction_of,
     read_questions,
 )
+from newsdesk.query import MAX_TURN_CHARS, Turn
 
 PARTS = ("realtimeqa", "squad", "off-corpus", "conversation", "followups")
 EPSILON = 1e-9  # shares are ratios of small integers: 0.98 must meet a goal of 0.98
@@ -240,8 +242,6 @@ def unrelated_partners(questions: Sequence[EvalQuestion],
 
 def turns_after(question: str, answer: str) -> list:
     """The conversation so far: a question and the answer newsdesk gave it."""
-    from newsdesk.answers.conversation import MAX_TURN_CHARS, Turn
-
     return [Turn(role="user", content=question[:MAX_TURN_CHARS]),
             Turn(role="assistant", content=(answer.strip() or "(no answer)")[:MAX_TURN_CHARS])]
 
@@ -478,8 +478,6 @@ def run_suite(parts: Sequence[str] = PARTS, paths: SuitePaths = SuitePaths(), k:
               log: Callable[[str], None] = lambda _: None) -> SuiteResult:
     """What `newsdesk eval --suite` does: bring each corpus's index (.cache/eval-<corpus>) up to
     date, ask every part's questions, and score them against their goals."""
-    from newsdesk.evaluation.run import default_embeddings_folder
-
     parts = [p for p in PARTS if p in set(parts)]
     missing = [str(p) for p in paths.needed(parts) if not p.exists()]
     if missing:

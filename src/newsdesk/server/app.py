@@ -17,7 +17,7 @@ from starlette.convertors import PathConvertor, register_url_convertor
 from pydantic import BaseModel, Field, ValidationError
 
 from newsdesk.answers.extractive import Answer
-from newsdesk.query import Query, Turn, first_problem
+from newsdesk.query import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, Query, Turn, first_problem
 from newsdesk.settings import Settings
 from newsdesk.server import pages
 from newsdesk.index.errors import IndexError_
@@ -73,7 +73,9 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
     templates.env.globals.update(
         answer_parts=pages.answer_parts, passage_pieces=pages.passage_pieces,
         source_groups=pages.source_groups, article_link=pages.article_link, card_link=pages.card_link,
-        published_label=pages.published_label, domain_of=pages.domain_of, count_label=pages.count_label)
+        published_label=pages.published_label, domain_of=pages.domain_of, count_label=pages.count_label,
+        # the page's own limits are the query's (query.py), handed to chat.js through data-*
+        max_question_chars=MAX_QUESTION_CHARS, max_history_turns=MAX_HISTORY_TURNS)
     app.mount("/static", StaticFiles(directory=str(WEB_ROOT / "static")), name="static")
 
     # Token, 413 and safety headers for every route, including ones added later (security.py).

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 from newsdesk.answers.extractive import Answer, Citation
 from newsdesk.articles import Article
-from newsdesk.answers.conversation import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 from newsdesk.server.links import domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
 
 _MARKER = re.compile(r"\[(\d+)\]")

@@ -7,11 +7,11 @@ import * as view from "./render.js";
 
 const STORAGE_KEY = "newsdesk.conversation.v1";
 const MAX_SAVED_TURNS = 30;
-const HISTORY_MESSAGES = 20; // what POST /ask takes at most (conversation.py)
-const MESSAGE_CHARS = 2000;
-
 const form = document.getElementById("ask-form");
 const box = document.getElementById("question");
+// What POST /ask takes at most (query.py), rendered into the page by the server.
+const HISTORY_MESSAGES = Number(box.dataset.historyTurns);
+const MESSAGE_CHARS = box.maxLength;
 const sendButton = document.getElementById("send");
 const conversation = document.getElementById("conversation");
 const welcome = document.getElementById("welcome");
