@@ -5,10 +5,15 @@ The last user message is the question and the earlier user and assistant message
 history; system messages are ignored (newsdesk answers from its articles, whatever the persona).
 The reply's content is the cited answer followed by a "Sources:" list; `stream: true` sends
 `chat.completion.chunk` events ending with `data: [DONE]`.
+
+The citations also travel as data (newsdesk's own `citations` field, each with its ids, offsets
+and `link`): on the reply, and in a stream on the chunk whose text holds their [n] marker (the
+Sources chunk carries the ones it lists), so a client can tie each sentence to its passage.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Iterator, Literal
@@ -21,13 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from newsdesk.answers.extractive import Answer, Citation
 from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Query, Turn, first_problem
 from newsdesk.index.errors import IndexError_
-from newsdesk.server.links import article_view_link, without_bidi_controls, web_url
+from newsdesk.server.links import without_bidi_controls
+from newsdesk.server.citations import LinkedCitation, linked, source_link
 from newsdesk.server.security import StrictJSONRoute
 from newsdesk.service import Newsdesk
 from newsdesk.answers.streaming import AnswerPiece, CitationsEvent, DoneEvent
 
 MODEL_ID = "newsdesk"
 MAX_MESSAGES = 100
+_MARKER = re.compile(r"\[(\d+)\]")
 
 
 class TextPart(BaseModel):
@@ -82,7 +89,7 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage = Usage()
     # newsdesk's own: the sources and the confidence, as /ask gives them
-    citations: list[Citation] = []
+    citations: list[LinkedCitation] = []
     confidence: float | None = None
 
 
@@ -103,6 +110,8 @@ class ChatCompletionChunk(BaseModel):
     created: int
     model: str
     choices: list[ChunkChoice]
+    # newsdesk's own: the citations whose [n] this chunk's text holds (or whose lines it lists)
+    citations: list[LinkedCitation] | None = None
     confidence: float | None = None  # newsdesk's own, on the last chunk: as /ask's
 
 
@@ -144,7 +153,7 @@ def openai_router(desk: Newsdesk, public_url: str = "") -> APIRouter:
             raise HTTPException(503, str(error)) from None
         return ChatCompletion(id=completion_id, created=created, model=request.model,
                               choices=[Choice(message=ChatResponseMessage(content=reply_text(answer, base_url)))],
-                              citations=answer.citations, confidence=answer.confidence)
+                              citations=linked(answer.citations, base_url), confidence=answer.confidence)
 
     return router
 
@@ -175,11 +184,17 @@ def reply_text(answer: Answer, base_url: str = "") -> str:
     return answer.answer + _tail(answer.note, answer.citations, base_url)
 
 
+def cited_in(text: str, citations: list[Citation]) -> list[Citation]:
+    """The citations whose [n] markers the text holds, in the order they first appear."""
+    by_number = {c.n: c for c in citations}
+    numbers = dict.fromkeys(int(n) for n in _MARKER.findall(text))
+    return [by_number[n] for n in numbers if n in by_number]
+
+
 def sources(citations: list[Citation], base_url: str = "") -> str:
     """One line per citation: its title and a link a client can open, the article's own http(s)
     URL or this server's page for it (absolute with base_url); a title or id cannot add lines."""
-    lines = [f"[{c.n}] {_one_line(c.title) or 'Untitled article'} — "
-             f"{web_url(c.url) or article_view_link(c.article_id, c.char_start, c.char_end, base_url)}"
+    lines = [f"[{c.n}] {_one_line(c.title) or 'Untitled article'} — {source_link(c, base_url)}"
              for c in citations]
     return "Sources:\n" + "\n".join(lines) if lines else ""
 
@@ -197,9 +212,10 @@ def _tail(note: str | None, citations: list[Citation], base_url: str = "") -> st
 
 def _chunks(events, completion_id: str, created: int, model: str, base_url: str = "") -> Iterator[str]:
     def chunk(delta: Delta, finish: Literal["stop"] | None = None,
-              confidence: float | None = None) -> str:
+              confidence: float | None = None, cited: list[Citation] | None = None) -> str:
         body = ChatCompletionChunk(id=completion_id, created=created, model=model,
                                    choices=[ChunkChoice(delta=delta, finish_reason=finish)],
+                                   citations=linked(cited, base_url) if cited else None,
                                    confidence=confidence)
         return f"data: {body.model_dump_json(exclude_none=True)}\n\n"
 
@@ -210,11 +226,11 @@ def _chunks(events, completion_id: str, created: int, model: str, base_url: str 
         if isinstance(event.data, CitationsEvent):
             citations = event.data.citations
         elif isinstance(event.data, AnswerPiece):
-            yield chunk(Delta(content=event.data.text))
+            yield chunk(Delta(content=event.data.text), cited=cited_in(event.data.text, citations))
         elif isinstance(event.data, DoneEvent):
             confidence = event.data.confidence
             tail = _tail(event.data.note, citations, base_url)
             if tail:
-                yield chunk(Delta(content=tail))
+                yield chunk(Delta(content=tail), cited=citations)
     yield chunk(Delta(), finish="stop", confidence=confidence)
     yield "data: [DONE]\n\n"
