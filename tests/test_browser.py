@@ -586,3 +586,32 @@ def test_after_a_long_question_the_page_shows_the_answers_start(open_page, javas
       return answer.top >= header.bottom && answer.top < window.innerHeight / 2;
     }""", timeout=5_000)
     watched.assert_clean()
+
+
+def test_copy_as_markdown_puts_the_answer_with_its_sources_as_links_on_the_clipboard(open_page, server):
+    """The button (issue 19) copies what /ask gives for `Accept: text/markdown`, to the letter."""
+    import json
+
+    import httpx
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    sent = []
+    page.on("request", lambda request: request.url.endswith("/ask/stream") and sent.append(request.post_data))
+    page.goto("/")
+    turn = ask(page, TREATY_QUESTION)
+    button = turn.locator("button.copy-markdown")
+    expect(button).to_have_accessible_name("Copy as Markdown")
+    button.click()
+    expect(button).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    # The same question, day and history as the page sent, asked for as Markdown.
+    served = httpx.post(server.url + "/ask", json=json.loads(sent[-1]),
+                        headers={"Accept": "text/markdown"}, timeout=30).text
+    assert copied == served
+    assert copied.startswith("Under the Treaty of Le Touquet")
+    assert f"[\\[1\\]]({server.url}/articles/{SEED_ID}/view?start=" in copied
+    assert "**Sources**\n\n- \\[1\\] [Britain and France pledge to work together" in copied
+    watched.assert_clean()

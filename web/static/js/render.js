@@ -3,6 +3,8 @@
 // The markup matches web/templates/_answer.html; answerParts, sourceGroups and the links mirror
 // src/newsdesk/pages.py.
 
+import { answerMarkdown } from "./markdown.js";
+
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const CONTEXT_BEFORE = 140; // characters of passage shown before the highlighted sentence
 const CONTEXT_AFTER = 200;
@@ -122,7 +124,23 @@ export function answerBubble(body) {
   if (typeof body.took_ms === "number") {
     bubble.append(el("p", "took", `Answered in ${Math.round(body.took_ms)} ms`));
   }
+  bubble.append(copyButton(body));
   return bubble;
+}
+
+// "Copy as Markdown": the answer with its sources as links, for a note, an issue or a chat.
+function copyButton(body) {
+  const button = el("button", "retry copy-markdown", "Copy as Markdown");
+  button.type = "button";
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(answerMarkdown(body, window.location.origin));
+      button.textContent = "Copied";
+    } catch {
+      button.textContent = "Copy failed: the browser refused the clipboard";
+    }
+  });
+  return button;
 }
 
 // The answer text with its markers as links. A marker is a box of its own, and the line may
