@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from newsdesk.articles import corpus, text
+from newsdesk.articles import corpus, html, text
 from newsdesk.articles.records import Article, InputNote, InputProblem, ReadResult
 
 # A reader: the articles of one file; what it skips goes to problems, what it notes to notes.
@@ -19,6 +19,7 @@ Reader = Callable[[Path, list[InputProblem], list[InputNote]], Iterable[Article]
 READERS: dict[tuple[str, ...], Reader] = {
     text.SUFFIXES: text.read_text_file,
     corpus.SUFFIXES: corpus.read_corpus,
+    html.SUFFIXES: html.read_html_file,
 }
 SUFFIXES = tuple(suffix for suffixes in READERS for suffix in suffixes)
 
