@@ -113,10 +113,9 @@ def _changed_path(event: str, args: tuple) -> str | None:
 
 def _use_fake_embedder() -> None:
     sys.path.insert(0, str(HERE))
-    import newsdesk.embeddings
-    from fakes import FakeEmbedder
+    from fake_newsdesk import use_fake_embedder
 
-    newsdesk.embeddings.load_embedder = lambda settings: FakeEmbedder()
+    use_fake_embedder()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Embeddings: the model that turns passages and questions into unit vectors — the interface in
-`base`, one module a backend (`torch_fp32`, `onnx_int8`), and the factory that picks one."""
+`base`, one module a backend (`torch_fp32`, `onnx_int8`), the factory that picks one, the
+embedder that loads it on demand (`on_demand`) and the indexing progress bar (`progress`)."""
 
 from __future__ import annotations
 
 import threading
 
 from newsdesk.embeddings.base import Embedder
+from newsdesk.embeddings.on_demand import OnDemandEmbedder, model_facts
 from newsdesk.settings import Settings
 
 _EMBEDDERS: dict[tuple, Embedder] = {}
@@ -19,6 +21,15 @@ def load_embedder(settings: Settings) -> Embedder:
         if key not in _EMBEDDERS:
             _EMBEDDERS[key] = _create_embedder(settings)
         return _EMBEDDERS[key]
+
+
+def embedder_on_demand(settings: Settings) -> Embedder:
+    """The model of load_embedder, loaded only once something is embedded: its identity and
+    window come from its files (a build with nothing new to embed never loads it)."""
+    facts = model_facts(settings.resolved_model_path, settings.backend)
+    if facts is None:  # the files do not say the window: only the loaded model knows it
+        return load_embedder(settings)
+    return OnDemandEmbedder(facts, lambda: load_embedder(settings))
 
 
 def _create_embedder(settings: Settings) -> Embedder:

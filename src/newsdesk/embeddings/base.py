@@ -19,7 +19,8 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Unit-length float32 vectors, one row per text, longest texts batched together;
-        progress: a progress bar on stderr (`newsdesk index`)."""
+        progress: a bar on stderr counting passages (progress.py; `newsdesk index` draws its
+        own, counting articles, around smaller calls)."""
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[int]]:
         """Character offset where each (non-special) token of each text starts."""

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
-
 from newsdesk.embeddings.base import model_identity, tokenizer_offsets
+from newsdesk.embeddings.progress import Progress
 
 BACKEND = "onnx-int8"
 OPSET = 17
@@ -71,11 +70,11 @@ class OnnxInt8Embedder:
         # Longest first in batches of similar length, as sentence-transformers does: less padding.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        with tqdm(total=len(texts), unit="passage", desc="embedding", disable=not progress) as bar:
+        with Progress(len(texts), "passages", "Embedding", enabled=progress) as bar:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start:start + self.batch_size]
                 vectors[rows] = self._embed_batch([texts[i] for i in rows])
-                bar.update(len(rows))
+                bar.advance(len(rows))
         return vectors
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:

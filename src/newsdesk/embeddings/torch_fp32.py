@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from newsdesk.embeddings.base import model_identity, tokenizer_offsets
+from newsdesk.embeddings.progress import Progress
 
 
 class SentenceTransformerEmbedder:
@@ -38,10 +39,24 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=progress,
-        )
+        if not progress:
+            return self._encode(list(texts))
+        # Our own bar (passages, rate, time left) instead of sentence-transformers' "Batches":
+        # longest first, a few batches a call, as encode itself would batch them.
+        texts = list(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        step = 8 * self.batch_size
+        with Progress(len(texts), "passages", "Embedding") as bar:
+            for start in range(0, len(order), step):
+                rows = order[start:start + step]
+                vectors[rows] = self._encode([texts[i] for i in rows])
+                bar.advance(len(rows))
+        return vectors
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[int]]:
