@@ -14,7 +14,10 @@ from newsdesk.query import (
     MAX_HISTORY_TURNS,
     MAX_K,
     MAX_QUESTION_CHARS,
+    MAX_SOURCE_CHARS,
+    MAX_SOURCES,
     MAX_TURN_CHARS,
+    Filters,
     Query,
     Turn,
     first_problem,
@@ -40,6 +43,15 @@ def test_a_question_is_stripped_and_the_rest_defaults():
     ({"question": "ok", "history": [{"role": "user", "content": "x" * (MAX_TURN_CHARS + 1)}]},
      ("history", "string should have at most 2000 characters")),
     ({"question": "ok", "filters": {"source": "bbc"}}, ("filters", "extra inputs are not permitted")),
+    ({"question": "ok", "published_after": "2024-03-02", "published_before": "2024-03-01"},
+     ("published_before", "must not be earlier than published_after (2024-03-02)")),
+    ({"question": "ok", "published_after": "last week"}, ("published_after", "input should be a valid date "
+                                                          "or datetime, input is too short")),
+    ({"question": "ok", "sources": ["cnn.com", "  "]}, ("sources", "a source must not be blank")),
+    ({"question": "ok", "sources": [f"s{n}.com" for n in range(MAX_SOURCES + 1)]},
+     ("sources", "list should have at most 20 items after validation, not 21")),
+    ({"question": "ok", "sources": ["x" * (MAX_SOURCE_CHARS + 1)]},
+     ("sources", "string should have at most 100 characters")),
 ])
 def test_a_bad_query_is_refused_with_the_field_and_the_rule(fields, problem):
     with pytest.raises(ValidationError) as refused:
@@ -78,3 +90,16 @@ def test_the_library_holds_plain_questions_to_the_same_rules(settings, fake_embe
     typed = desk.ask(Query(question=TREATY_QUESTION, k=2, as_of=date(2016, 2, 7)))
     assert len(typed.citations) == 2 and typed.answer == plain.answer
     assert [c.passage_id for c in typed.citations] == [c.passage_id for c in plain.citations]
+
+
+def test_filters_are_stripped_deduplicated_and_said_in_words():
+    query = Query(question="ok", sources=[" cnn.com", "cnn.com ", "USA Today"],
+                  published_after=date(2024, 3, 1), published_before=date(2024, 3, 1))
+    assert query.sources == ["cnn.com", "USA Today"]
+    assert query.filters == Filters(published_after=date(2024, 3, 1), published_before=date(2024, 3, 1),
+                                    sources=("cnn.com", "USA Today"))
+    assert query.filters.describe() == "published from 2024-03-01 to 2024-03-01, from cnn.com or USA Today"
+    assert Query(question="ok", published_before=date(2024, 1, 2)).filters.describe() == (
+        "published on or before 2024-01-02")
+    assert Query(question="ok", sources="bbc.co.uk").sources == ["bbc.co.uk"]  # one is a list of one
+    assert not Query(question="ok").filters.active

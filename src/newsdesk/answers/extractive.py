@@ -18,6 +18,10 @@ from newsdesk.passages import sentence_spans
 from newsdesk.retrieval.hybrid import Hit, Margins, Retriever
 
 NOT_COVERED = "The indexed articles don't cover this question."
+# With filters the reader must learn which it was: no article passes them, or those that pass
+# don't answer. Either way they can widen the filters; "don't cover" alone would hide that.
+NOTHING_MATCHES = "No indexed article matches the filters ({filters})."
+NOT_COVERED_FILTERED = "The indexed articles that match the filters ({filters}) don't cover this question."
 MAX_ANSWER_SENTENCES = 3
 SENTENCE_PASSAGES = 3  # answer sentences come from the best few passages only
 # A sentence whose words are mostly the question's own restates it and answers nothing.
@@ -268,6 +272,15 @@ def _evidence(hits: Sequence[Hit], margins: Margins, sentences: Sequence[AnswerS
     return Evidence(cosine, margins.dense, margins.lexical, own_words)
 
 
+def not_covered(retriever: Retriever) -> str:
+    """What a declined answer says: with filters, whether they left any article to search."""
+    filters = retriever.filters
+    if not filters.active:
+        return NOT_COVERED
+    template = NOTHING_MATCHES if retriever.matches_nothing else NOT_COVERED_FILTERED
+    return template.format(filters=filters.describe())
+
+
 def extractive_answer(retrieved: Retrieved) -> str | None:
     """The best sentences of the top passages with their markers; None when none qualifies."""
     return compose(retrieved.sentences, retrieved.terms) if retrieved.sentences else None
@@ -280,7 +293,7 @@ def answer_retrieved(retrieved: Retrieved, retriever: Retriever, writer: AnswerW
     writer_question is the question as the writer should read it (a follow-up with its context).
     """
     note, flagged = None, []
-    text = NOT_COVERED if retrieved.abstained else None
+    text = not_covered(retriever) if retrieved.abstained else None
     if text is None and writer is not None:
         try:
             draft = writer.write(writer_question or retrieved.question, retrieved.hits,
@@ -293,7 +306,7 @@ def answer_retrieved(retrieved: Retrieved, retriever: Retriever, writer: AnswerW
     if text is None:
         text = extractive_answer(retrieved)
     abstained = retrieved.abstained or text is None
-    return Answer(answer=text or NOT_COVERED, citations=retrieved.citations, abstained=abstained,
+    return Answer(answer=text or not_covered(retriever), citations=retrieved.citations, abstained=abstained,
                   confidence=round(retrieved.confidence, 4), took_ms=retrieved.took_ms,
                   generation=retriever.generation.name, note=note, flagged_sentences=flagged)
 

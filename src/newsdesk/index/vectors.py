@@ -23,6 +23,9 @@ IVF_TRAINING_PER_LIST = 40  # k-means wants ≥ 39 points a list; more only slow
 HNSW_LINKS = 32
 HNSW_BUILD_BREADTH = 80
 HNSW_SEARCH_BREADTH = 512
+# A filtered search that the engine could not fill scores the allowed rows itself, this many
+# vectors (~25 MB at 384 dimensions) at a time.
+EXACT_CHUNK_ROWS = 16_384
 
 
 class UnknownIndexType(IndexError_):
@@ -108,6 +111,47 @@ class VectorStore:
         scores, rows = self._engine.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
         found = rows[0] >= 0  # an approximate index may find fewer than k
         return rows[0][found], scores[0][found]
+
+    def search_among(self, vector: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """search() over the rows where allowed (one bool per row) is True only: the k best of
+        those, so a filter never leaves fewer than k when k rows pass it.
+
+        The engine skips the other rows as it searches (an IDSelector). An approximate index can
+        still find fewer than k of a narrow selection (IVF probes only some lists, HNSW's graph
+        walk passes few allowed nodes); then the allowed rows are scored exactly, in chunks.
+        """
+        allowed = np.asarray(allowed, dtype=bool)
+        k = min(k, int(allowed.sum()))
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        faiss = _faiss()
+        bitmap = np.packbits(allowed, bitorder="little")  # kept alive until the search returns
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+        kind = self.kind
+        if kind == "ivf":
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=int(self._engine.nprobe))
+        elif kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=int(self._engine.hnsw.efSearch))
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        scores, rows = self._engine.search(query, k, params=params)
+        found = rows[0] >= 0
+        if int(found.sum()) >= k:
+            return rows[0][found], scores[0][found]
+        return self._exact_among(query[0], k, np.flatnonzero(allowed))
+
+    def _exact_among(self, vector: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        best_rows, best_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        for start in range(0, len(rows), EXACT_CHUNK_ROWS):
+            chunk = rows[start:start + EXACT_CHUNK_ROWS]
+            best_rows = np.concatenate([best_rows, chunk])
+            best_scores = np.concatenate([best_scores, self.reconstruct(chunk) @ vector])
+            if len(best_rows) > k:
+                keep = np.argpartition(-best_scores, k - 1)[:k]
+                best_rows, best_scores = best_rows[keep], best_scores[keep]
+        order = np.lexsort((best_rows, -best_scores))
+        return best_rows[order], best_scores[order].astype(np.float32)
 
     def reconstruct(self, rows: np.ndarray) -> np.ndarray:
         """The stored vectors of rows, one a row."""

@@ -2,7 +2,7 @@
 // that "Back to the chat" from an article finds it again. Without JavaScript the form posts
 // to / and the server renders the whole conversation instead, carrying it in hidden fields.
 
-import { askQuestion, fetchHealth } from "./transport.js";
+import { askQuestion, fetchHealth, fetchSources } from "./transport.js";
 import * as view from "./render.js";
 
 const STORAGE_KEY = "newsdesk.conversation.v1";
@@ -20,6 +20,14 @@ const announcer = document.getElementById("announcer");
 const statsText = document.getElementById("stats-text");
 const asOfInput = document.getElementById("as-of");
 const anyTimeBox = document.getElementById("any-time");
+const filtersBox = document.getElementById("filters");
+const filterCount = document.getElementById("filter-count");
+const afterInput = document.getElementById("published-after");
+const beforeInput = document.getElementById("published-before");
+const sourcesSet = document.getElementById("filter-sources");
+const sourceChips = document.getElementById("source-chips");
+// The busiest outlets get a chip; a long tail of one-article sites would bury them.
+const MAX_SOURCE_CHIPS = 12;
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
 // Answered turns, oldest first: {question, answer}. A follow-up question ("Who wants to change
@@ -48,7 +56,7 @@ async function send(question) {
   reveal(turn.element);
   announce("Searching the articles…");
   let partial = null;
-  await askQuestion({ question, history: history(), asOf: asOf() }, {
+  await askQuestion({ question, history: history(), asOf: asOf(), filters: filters() }, {
     partial(text, citations) {
       if (!partial) {
         partial = view.partialAnswer();
@@ -104,6 +112,63 @@ function setUpAsOf() {
   anyTimeBox.addEventListener("change", () => {
     asOfInput.disabled = anyTimeBox.checked;
   });
+}
+
+// -- Filters: a date range and source chips, sent with each question (POST /ask's fields)
+
+function filters() {
+  const chosen = Array.from(sourceChips.querySelectorAll("input:checked"), (chip) => chip.value);
+  return {
+    ...(afterInput.value ? { published_after: afterInput.value } : {}),
+    ...(beforeInput.value ? { published_before: beforeInput.value } : {}),
+    ...(chosen.length ? { sources: chosen } : {}),
+  };
+}
+
+function showFilterCount() {
+  const set = filters();
+  const count = ("published_after" in set || "published_before" in set ? 1 : 0) + (set.sources?.length ?? 0);
+  filterCount.textContent = count ? ` (${count} on)` : "";
+  // A range that holds no day cannot be picked: each end bounds the other.
+  beforeInput.min = afterInput.value;
+  afterInput.max = beforeInput.value;
+}
+
+function sourceChip({ source, articles }) {
+  const label = document.createElement("label");
+  label.className = "chip";
+  const box = document.createElement("input");
+  box.type = "checkbox";
+  box.value = source;
+  box.addEventListener("change", showFilterCount);
+  const count = document.createElement("span");
+  count.className = "chip-count";
+  count.textContent = String(articles);
+  count.setAttribute("aria-hidden", "true");
+  // The count said as words, not "cnn.com 606": "cnn.com, 606 articles".
+  box.setAttribute("aria-label", `${source}, ${view.countLabel(articles, "article")}`);
+  label.append(box, source, count);
+  return label;
+}
+
+async function setUpFilters() {
+  filtersBox.hidden = false;
+  afterInput.addEventListener("change", showFilterCount);
+  beforeInput.addEventListener("change", showFilterCount);
+  document.getElementById("clear-filters").addEventListener("click", () => {
+    afterInput.value = "";
+    beforeInput.value = "";
+    sourceChips.querySelectorAll("input:checked").forEach((chip) => { chip.checked = false; });
+    showFilterCount();
+    announce("Filters cleared");
+  });
+  try {
+    const { sources } = await fetchSources();
+    sourceChips.replaceChildren(...sources.slice(0, MAX_SOURCE_CHIPS).map(sourceChip));
+    sourcesSet.hidden = sources.length === 0;
+  } catch {
+    // no chips: the date range still works
+  }
 }
 
 function setBusy(value) {
@@ -217,6 +282,7 @@ newChatButton.addEventListener("click", startOver);
 document.querySelector("#composer-hint .hint-keys").hidden = false;
 document.querySelector("#composer-hint .hint-button").hidden = true;
 setUpAsOf();
+setUpFilters();
 restore();
 refreshStats();
 // Focus the box where there is a keyboard; on a phone it would pop one up unasked.
