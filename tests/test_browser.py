@@ -615,3 +615,41 @@ def test_copy_as_markdown_puts_the_answer_with_its_sources_as_links_on_the_clipb
     assert f"[\\[1\\]]({server.url}/articles/{SEED_ID}/view?start=" in copied
     assert "**Sources**\n\n- \\[1\\] [Britain and France pledge to work together" in copied
     watched.assert_clean()
+
+
+def test_the_chats_filters_send_a_date_range_and_source_chips(open_page):
+    """Issue 18: the filters fold out under the box; chips come from GET /sources; a range and a
+    chip go with the question, and filters that leave nothing are said plainly."""
+    import json
+
+    from playwright.sync_api import expect
+
+    watched = open_page()
+    page = watched.page
+    outlets = {"sources": [{"source": "bbc.co.uk", "articles": 12}, {"source": "cnn.com", "articles": 3}],
+               "without_source": 1}
+    page.route("**/sources", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(outlets)))
+    page.goto("/")
+    page.get_by_text("Filters", exact=True).click()
+    chip = page.get_by_role("checkbox", name="bbc.co.uk, 12 articles")
+    expect(chip).to_be_visible()
+    page.get_by_label("from", exact=True).fill("2016-01-01")
+    page.get_by_label("to", exact=True).fill("2016-01-31")
+    chip.check()
+    expect(page.locator("#filter-count")).to_have_text(" (2 on)")
+    with page.expect_request("**/ask/stream") as sent:
+        turn = ask(page, TREATY_QUESTION)
+    body = sent.value.post_data_json
+    assert (body["published_after"], body["published_before"], body["sources"]) == (
+        "2016-01-01", "2016-01-31", ["bbc.co.uk"])
+    expect(turn.locator(".answer")).to_contain_text(
+        "No indexed article matches the filters (published from 2016-01-01 to 2016-01-31, from bbc.co.uk).")
+
+    page.get_by_role("button", name="Clear filters").click()
+    expect(page.locator("#filter-count")).to_have_text("")
+    with page.expect_request("**/ask/stream") as sent:
+        turn = ask(page, TREATY_QUESTION)
+    assert not {"published_after", "published_before", "sources"} & set(sent.value.post_data_json)
+    expect(turn.locator(".answer-text")).to_contain_text("passports")
+    watched.assert_clean()
