@@ -204,15 +204,16 @@ def test_an_article_stored_before_records_had_parts_reads_back_the_same():
 def test_a_reader_for_another_kind_of_file_is_one_entry_in_the_readers_table(tmp_path, monkeypatch):
     from newsdesk.articles import Article, folders
 
-    def read_html(path, problems, notes):
-        body = path.read_text().split("<p>", 1)[1].split("</p>", 1)[0]
-        return [Article(id=path.stem, title="From HTML", text=body)]
+    def read_rss(path, problems, notes):
+        body = path.read_text().split("<description>", 1)[1].split("</description>", 1)[0]
+        return [Article(id=path.stem, title="From RSS", text=body)]
 
-    monkeypatch.setitem(folders.READERS, (".html",), read_html)
-    (tmp_path / "page.html").write_text("<html><p>The council met on Monday.</p></html>")
+    (tmp_path / "wire.rss").write_text("<rss><description>The council met on Monday.</description></rss>")
     (tmp_path / "story.txt").write_text("Story\n\nBody.")
+    assert [a.id for a in read_articles([tmp_path]).articles] == ["story"]  # .rss unknown so far
+    monkeypatch.setitem(folders.READERS, (".rss",), read_rss)
     read = read_articles([tmp_path])
-    assert [(a.id, a.title) for a in read.articles] == [("page", "From HTML"), ("story", "Story")]
+    assert [(a.id, a.title) for a in read.articles] == [("story", "Story"), ("wire", "From RSS")]
     assert not read.problems
 
 

@@ -21,7 +21,6 @@ READERS: dict[tuple[str, ...], Reader] = {
     corpus.SUFFIXES: corpus.read_corpus,
     html.SUFFIXES: html.read_html_file,
 }
-SUFFIXES = tuple(suffix for suffixes in READERS for suffix in suffixes)
 
 
 def read_articles(paths: Iterable[Path]) -> ReadResult:
@@ -65,7 +64,8 @@ def source_files(paths: Iterable[Path], problems: list[InputProblem]) -> Iterato
 
 
 def _suffix_list() -> str:
-    return ", ".join(SUFFIXES[:-1]) + f" or {SUFFIXES[-1]}"
+    suffixes = [suffix for suffixes in READERS for suffix in suffixes]
+    return ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}"
 
 
 def _resolved(paths: list[Path]) -> list[Path]:
