@@ -154,6 +154,20 @@ def test_a_manual_index_during_watching_is_refused_or_finds_nothing_to_do_never_
     assert len(watched.desk.generation.articles) == 63
 
 
+def test_seeds_inside_a_hidden_folder_are_watched_though_hidden_files_in_them_are_not(tmp_path):
+    hidden_parent = tmp_path / ".cache"  # e.g. a checkout's .cache/: only hidden names inside count
+    hidden_parent.mkdir()
+    scene = Watched(hidden_parent)
+    try:
+        (scene.seeds / ".draft.txt").write_text("Draft\n\nNot for publishing yet.", encoding="utf-8")
+        article = synthetic_article(95)
+        write_articles(scene.seeds, [article])
+        scene.wait_for(lambda: scene.article(article.id), "a file in seeds under a hidden folder")
+        assert scene.article(".draft") is None
+    finally:
+        scene.stop()
+
+
 def test_a_polling_watcher_sees_changes_where_events_do_not_arrive(tmp_path):
     scene = Watched(tmp_path, watch_polling=True)
     try:

@@ -90,6 +90,7 @@ class SeedsWatcher:
         self._threads: list[threading.Thread] = []
         self._watching = threading.Event()  # set once changes are seen: the start-up build waits
         self._ignored = Path(settings.embeddings).resolve()
+        self._roots = [Path(path).resolve() for path in settings.seeds]
 
     # -- running
 
@@ -153,7 +154,7 @@ class SeedsWatcher:
     def _watch_events(self) -> None:
         import watchfiles
 
-        roots = [str(path) for path in self.settings.seeds if Path(path).exists()]
+        roots = [str(root) for root in self._roots if root.exists()]
         if not roots:
             log.warning("watch: none of the seeds paths exist (%s)", ", ".join(map(str, self.settings.seeds)))
             self._watching.set()
@@ -174,12 +175,15 @@ class SeedsWatcher:
             self._watching.set()
 
     def _wanted(self, _change, path: str) -> bool:
-        """Article files (by the readers' suffixes) and folders; never hidden files (temporary
-        files of the inbox, of editors) nor anything in the index's own folder."""
+        """Article files (by the readers' suffixes) and folders; never hidden files or folders
+        inside the seeds (temporary files of the inbox, of editors; the reader skips them too)
+        nor anything in the index's own folder."""
         candidate = Path(path)
-        if candidate.name.startswith(".") or "/." in path:
-            return False
         if candidate == self._ignored or self._ignored in candidate.parents:
+            return False
+        inside = next((candidate.relative_to(root) for root in self._roots
+                       if candidate == root or root in candidate.parents), candidate)
+        if any(part.startswith(".") for part in inside.parts):
             return False
         return reader_for(candidate) is not None or not candidate.suffix
 
