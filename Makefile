@@ -55,8 +55,9 @@ chromium:
 index: install
 	$(NEWSDESK) index
 
+# --watch: articles added to, changed in or removed from seeds/ are answered without a restart
 run: index
-	$(NEWSDESK) serve $(SERVE_FLAGS)
+	$(NEWSDESK) serve --watch $(SERVE_FLAGS)
 
 serve: install
 	$(NEWSDESK) serve $(SERVE_FLAGS)

@@ -61,7 +61,7 @@ def test_reindex_after_adding_an_article_embeds_only_it_and_the_server_picks_it_
         "The bridge cost 4 million pounds and links the station to the south bank.")
     done = run_cli("index", "--seeds", str(seeds), "--embeddings", str(embeddings), "--quiet")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("1 new, 0 changed, 0 removed, 1 unchanged — 1 passages embedded")
+    assert done.stdout.startswith("1 new, 0 changed, 0 removed, 1 unchanged — 1 passage embedded")
     deadline = time.monotonic() + 20
     while httpx.get(server.url + "/health").json()["articles"] != 2:
         assert time.monotonic() < deadline, "server did not pick up the new generation"

@@ -594,9 +594,10 @@ def test_serve_facing_a_damaged_generation_says_so_in_one_line_and_reports_it(tm
         server.stop()
     log = server.log.read_text()
     assert "Traceback" not in log
-    said = [line for line in log.splitlines() if "damaged" in line]
+    said = [line for line in log.splitlines() if " is damaged " in line]
     assert len(said) == 1 and "passages.npz" in said[0] and "newsdesk index --full" in said[0], log
     assert health["status"] == "no index" and "passages.npz" in health["problem"]
+    assert "Warning" not in log and "with no index: the one in " in log, log
 
 
 # ---------------------------------------------------------------- 10. out of disk, read-only (issue 20)

@@ -39,8 +39,12 @@ def fresh_venv(folder: Path) -> Path:
     python = folder / "bin" / "python"
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
-    # A plain path line: the .pth files in there (this checkout's editable install) are not read.
-    (Path(purelib) / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Plain path lines: the .pth files in there (this checkout's editable install) are not read.
+    # Every site-packages folder this interpreter sees, in its order: `make test`'s .venv-test
+    # holds only the test extras and borrows the rest from .venv through a .pth file.
+    borrowed = [sysconfig.get_paths()["purelib"]]
+    borrowed += [p for p in sys.path if p.endswith("site-packages") and p not in borrowed]
+    (Path(purelib) / "borrowed.pth").write_text("".join(f"{p}\n" for p in borrowed))
     return python
 
 

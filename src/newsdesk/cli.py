@@ -1,4 +1,4 @@
-"""Command line: `newsdesk index | serve | ask | eval`, thin over the library."""
+"""Command line: `newsdesk index | serve | mcp | ask | eval`, thin over the library."""
 
 from __future__ import annotations
 
@@ -51,21 +51,41 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--embeddings", metavar="DIR", help="where the index lives")
     index.add_argument("--full", action="store_true", help="re-embed everything")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.add_argument("--feed", action="append", metavar="URL",
+                       help="an RSS or Atom feed whose new articles are fetched into the seeds first "
+                            "(repeatable; default: NEWSDESK_FEEDS)")
     index.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                        help="chunk and embed on a Ray cluster (default: NEWSDESK_RAY_ADDRESS, else auto)")
     index.set_defaults(run=_index)
 
     serve = commands.add_parser("serve", help="serve the API and the web chat")
     serve.add_argument("--embeddings", metavar="DIR")
-    serve.add_argument("--host", default=None)
-    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--seeds", nargs="+", metavar="PATH",
+                       help="the folders and files --watch watches and the ingest API writes into (`inbox/`)")
+    serve.add_argument("--watch", action="store_true",
+                       help="rebuild the index by itself when the seeds change, and poll NEWSDESK_FEEDS "
+                            "(NEWSDESK_WATCH)")
+    serve.add_argument("--host", default=None, help="the address to listen on (NEWSDESK_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="the port (NEWSDESK_PORT, default 8000)")
+    serve.add_argument("--verbose", action="store_true",
+                       help="also the libraries' log lines and warnings, and uvicorn's with each request")
     serve.set_defaults(run=_serve)
+
+    mcp = commands.add_parser("mcp", help="answer AI assistants over the Model Context Protocol "
+                              "(stdin/stdout; `serve` also speaks it at /mcp)")
+    mcp.add_argument("--embeddings", metavar="DIR")
+    mcp.set_defaults(run=_mcp)
 
     ask = commands.add_parser("ask", help="ask one question from the command line")
     ask.add_argument("question")
     ask.add_argument("--embeddings", metavar="DIR")
     ask.add_argument("-k", type=int, default=None, help=f"passages to cite (1..{MAX_K}, default 5)")
     ask.add_argument("--json", action="store_true", help="print the /ask JSON")
+    ask.add_argument("--after", metavar="YYYY-MM-DD", help="only articles published on or after this day")
+    ask.add_argument("--before", metavar="YYYY-MM-DD", help="only articles published on or before this day")
+    ask.add_argument("--source", action="append", metavar="SOURCE",
+                     help="only articles from this outlet: a domain (bbc.co.uk, its subdomains too) "
+                          "or a name (\"USA Today\"); repeatable")
     ask.set_defaults(run=_ask)
 
     evaluate = commands.add_parser(
@@ -94,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # The flag that sets each setting, to name it when its value is refused.
-_FLAGS = {"seeds": "--seeds", "embeddings": "--embeddings", "host": "--host", "port": "--port",
+_FLAGS = {"seeds": "--seeds", "embeddings": "--embeddings", "host": "--host", "port": "--port", "feeds": "--feed",
           "ray_address": "--ray"}
 
 
@@ -108,12 +128,15 @@ def _settings(args, **extra) -> Settings:
         raise _BadValue(error.described(_FLAGS)) from None
 
 
-def _query(question: str, k: int | None) -> Query:
-    """The question and -k as the library's Query: the same rules as /ask's."""
+def _query(question: str, k: int | None, after: str | None = None, before: str | None = None,
+           sources: list[str] | None = None) -> Query:
+    """The question, -k and the filter flags as the library's Query: the same rules as /ask's."""
+    given = {"k": k, "published_after": after, "published_before": before, "sources": sources}
     try:
-        return Query.of(question, k)
+        return Query(question=question, **{name: value for name, value in given.items() if value is not None})
     except ValidationError as error:
-        raise _refused(error, {"question": "the question", "k": "-k"}) from None
+        raise _refused(error, {"question": "the question", "k": "-k", "published_after": "--after",
+                               "published_before": "--before", "sources": "--source"}) from None
 
 
 def _passage_count(k: int) -> int:
@@ -130,19 +153,21 @@ def _refused(error: ValidationError, names: dict[str, str], unnamed: str = "") -
 
 
 def _index(args) -> int:
-    from newsdesk.embeddings import load_embedder
+    from newsdesk.embeddings import embedder_on_demand
     from newsdesk.index.build import build_index
     from newsdesk.index.errors import IndexError_
     from newsdesk.index.store import refuse_if_locked, refuse_if_read_only
 
-    settings = _settings(args, ray_address=args.ray or None)
+    settings = _settings(args, ray_address=args.ray or None, feeds=args.feed)
     build = build_index
     if args.ray is not None or settings.ray_address:
         from newsdesk.index.ray_build import build_index_on_ray as build
     try:
         refuse_if_read_only(settings.embeddings)
         refuse_if_locked(settings.embeddings)
-        embedder = load_embedder(settings)
+        if settings.feeds:
+            _fetch_feeds(settings)
+        embedder = embedder_on_demand(settings)  # loaded only if an article needs embedding
         report = build(settings, embedder, full=args.full, progress=not args.quiet,
                        log=lambda line: print(line, file=sys.stderr))
     except (IndexError_, ValueError, OSError) as error:  # OSError: a full disk, a read-only folder
@@ -155,19 +180,57 @@ def _index(args) -> int:
     return 0
 
 
-def _serve(args) -> int:
-    import uvicorn
+def _fetch_feeds(settings) -> None:
+    """The feeds' new articles into the seeds, before the build reads them."""
+    from newsdesk.ingest.feeds import Feeds
 
+    report = Feeds.of(settings).poll()
+    for failure in report.failures:
+        print(f"feed: {failure.input}: {failure.reason}", file=sys.stderr)
+    print(report.summary(), file=sys.stderr)
+
+
+def _serve(args) -> int:
     from newsdesk.server.app import create_app
+    from newsdesk.server.running import CannotListen, listen, quiet_libraries, ready_line, serve, url_of
+    from newsdesk.server.access_log import use_log_format
     from newsdesk.server.security import exposure_warning
 
-    settings = _settings(args, host=args.host, port=args.port)
+    settings = _settings(args, host=args.host, port=args.port, watch=args.watch or None)
+    quiet_libraries(args.verbose)
+    use_log_format(settings.log_format)
     warning = exposure_warning(settings.host, settings.api_token)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        sock = listen(settings.host, settings.port)  # before the model loads: a busy port at once
+    except CannotListen as error:
+        raise _BadValue(str(error)) from None
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+    def ready() -> str:
+        health = app.state.desk.health()
+        return ready_line(health.articles, url_of(settings.host, settings.port),
+                          health.generation is not None, str(settings.embeddings), health.problem is not None)
+    try:
+        serve(app, sock, ready, verbose=args.verbose)
+    except KeyboardInterrupt:  # Ctrl+C is how the ready line says to stop: not an error
+        print("newsdesk: stopped", file=sys.stderr)
+    return 0
+
+
+def _mcp(args) -> int:
+    from newsdesk.server.access_log import use_log_format
+    from newsdesk.server.mcp_server import mcp_server
+    from newsdesk.service import Newsdesk
+
+    settings = _settings(args)
+    # stdout carries the protocol: every log line goes to stderr, and only warnings and up.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    use_log_format(settings.log_format)
+    desk = Newsdesk(settings)
+    desk.watch()  # new generations are picked up, as `serve` does
+    mcp_server(desk, settings.public_url).run("stdio")
     return 0
 
 
@@ -177,7 +240,7 @@ def _ask(args) -> int:
     from newsdesk.service import Newsdesk
 
     settings = _settings(args)
-    query = _query(args.question, args.k)
+    query = _query(args.question, args.k, args.after, args.before, args.source)
     try:
         if current_name(settings.embeddings) is None:  # say so before spending seconds on the model
             raise _UserError(f"no index in {settings.embeddings}: run `newsdesk index` first")
@@ -191,7 +254,10 @@ def _ask(args) -> int:
         print(json.dumps(answer.model_dump(), indent=2, ensure_ascii=False))
         return 0
     print(textwrap.fill(answer.answer, 100))
-    print()
+    if answer.citations:
+        print()
+    if answer.abstained and answer.citations:  # as the page's "Closest passages found": said plainly
+        print("Closest passages found (not an answer):")
     for citation in answer.citations:
         print(f"[{citation.n}] {citation.title} ({citation.article_id}, "
               f"chars {citation.char_start}-{citation.char_end})")

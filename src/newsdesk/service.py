@@ -11,8 +11,10 @@ from typing import Iterator
 
 from newsdesk.answers.extractive import (
     Answer,
+    Citation,
     Retrieved,
     answer_retrieved,
+    cite,
     retrieve,
     small_talk_answer,
 )
@@ -32,8 +34,9 @@ from newsdesk.answers import conversation
 from newsdesk.answers.conversation import History, Understood
 from newsdesk.query import Query
 from newsdesk.index.vectors import VectorStore
+from newsdesk.retrieval.filters import OutletCount, outlet_counts
 from newsdesk.retrieval.hybrid import RetrievalSettings, Retriever
-from newsdesk.answers.streaming import StreamEvent, stream_answer, stream_reply
+from newsdesk.answers.streaming import DoneEvent, StreamEvent, stream_answer, stream_reply
 from newsdesk.answers.writers import writer_for
 
 log = logging.getLogger("newsdesk")
@@ -53,6 +56,16 @@ class Health:
     problem: str | None = None  # why CURRENT's generation is not served, or the last build failed
     last_build_failed_at: str | None = None
     last_build_error: str | None = None
+
+
+@dataclass
+class AnswerCounts:
+    """How the answers given since start went (the server's /metrics reads them)."""
+
+    answered: int = 0
+    declined: int = 0  # "not covered": the articles did not answer it
+    small_talk: int = 0
+    writer_fallbacks: int = 0  # the LLM writer failed, so the answer was copied from the articles
 
 
 def _one_search_thread_per_query() -> None:
@@ -83,6 +96,8 @@ class Newsdesk:
         self._watcher: threading.Thread | None = None
         self._problem: str | None = None
         self._broken: tuple | None = None  # CURRENT's identity when its generation failed to load
+        self.counts = AnswerCounts()
+        self._counts_lock = threading.Lock()
         self.refresh()
 
     # -- generations
@@ -169,9 +184,10 @@ class Newsdesk:
         history: the earlier turns, oldest first, that a follow-up question may lean on."""
         query = Query.of(query, k, as_of, history)
         retriever, understood, found = self._find(query)
-        if isinstance(found, Answer):
-            return found
-        return answer_retrieved(found, retriever, self.writer, understood.question_in_context)
+        answer = found if isinstance(found, Answer) else answer_retrieved(
+            found, retriever, self.writer, understood.question_in_context)
+        self._count(answer)
+        return answer
 
     def ask_stream(self, query: Query | str, k: int | None = None, as_of: date | None = None,
                    history: History | None = None) -> Iterator[StreamEvent]:
@@ -179,8 +195,36 @@ class Newsdesk:
         query = Query.of(query, k, as_of, history)
         retriever, understood, found = self._find(query)
         if isinstance(found, Answer):
-            return stream_reply(found)
-        return stream_answer(found, retriever, self.writer, understood.question_in_context)
+            return self._counted(stream_reply(found))
+        return self._counted(stream_answer(found, retriever, self.writer, understood.question_in_context))
+
+    def search(self, query: str, k: int | None = None, as_of: date | None = None) -> list[Citation]:
+        """The passages that best match the query, cited, best first: no answer is composed and
+        none is declined (an assistant's search tool judges them itself)."""
+        checked = Query.of(query, k, as_of)
+        retriever = self._serving()
+        hits = retriever.search(checked.question, checked.k, as_of=checked.as_of)
+        return cite(hits, retriever.generation)
+
+    def _counted(self, events: Iterator[StreamEvent]) -> Iterator[StreamEvent]:
+        for event in events:
+            if isinstance(event.data, DoneEvent):
+                self._count(event.data)
+            yield event
+
+    def _count(self, answer: Answer | DoneEvent) -> None:
+        # A failed writer leaves its note and no flagged sentences; a writer's own note always
+        # comes with the sentences it flags (writers.py).
+        fell_back = self.writer is not None and answer.note is not None and not answer.flagged_sentences
+        with self._counts_lock:
+            counts = self.counts
+            if answer.small_talk:
+                counts.small_talk += 1
+            elif answer.abstained:
+                counts.declined += 1
+            else:
+                counts.answered += 1
+            counts.writer_fallbacks += int(fell_back)
 
     def _serving(self) -> Retriever:
         _one_search_thread_per_query()  # in this request's thread: see there
@@ -198,7 +242,7 @@ class Newsdesk:
     def _find(self, query: Query) -> tuple[Retriever, Understood, Retrieved | Answer]:
         """Small talk's plain reply, or the passages found for the question as understood."""
         started = time.perf_counter()
-        retriever = self._serving()
+        retriever = self._serving().within(query.filters)
         question, k, as_of = query.question, query.k, query.as_of
         search = self._searches(retriever, k, as_of, started)
         understood = conversation.understand(question, query.history,
@@ -226,6 +270,12 @@ class Newsdesk:
                                        as_of, started)
             return done[query]
         return search
+
+    def sources(self) -> tuple[list[OutletCount], int]:
+        """The outlets of the served articles (their URLs' domains) with article counts, most
+        first, and how many articles have no URL: what a `sources` filter can name."""
+        generation = self.generation
+        return outlet_counts(generation) if generation else ([], 0)
 
     def article(self, article_id: str) -> Article | None:
         generation = self.generation

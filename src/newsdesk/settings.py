@@ -107,12 +107,52 @@ class Settings(BaseSettings):
         "([scaling](docs/scaling.md))")
     ray_cpus_per_worker: int = Field(
         1, ge=1, description="CPUs, and torch threads, per Ray embedding worker (each loads the model once)")
+    # Keeping the index current (ingest/): the watched seeds, the settle time, the feeds.
+    watch: bool = Field(
+        False, description="`newsdesk serve` watches the seeds and rebuilds the index after changes "
+        "settle (`--watch`); the ingest API's articles and the feeds land in the seeds too")
+    # 0.2..60: under 0.2 s an editor's save (write, rename) can still be half done; a minute is
+    # the longest a newsroom waits for an article to become answerable.
+    watch_settle: float = Field(
+        1.0, ge=0.2, le=60.0, description="seconds without a change in the seeds before the watcher "
+        "builds (a burst of files is one build; a file still being written is not read half done)")
+    watch_polling: bool = Field(
+        False, description="the watcher polls the seeds instead of waiting for change events: for "
+        "network folders (NFS, SMB) where events do not arrive")
+    feeds: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="RSS or Atom feeds whose articles are fetched into the seeds' `feeds/` "
+        "folder (space- or comma-separated URLs; `newsdesk index --feed URL`)")
+    # 60 s at least: a feed polled more often than that is impolite to its publisher.
+    feed_interval: float = Field(
+        900.0, ge=60.0, description="seconds between polls of the feeds by `newsdesk serve --watch`")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="the server's log lines, one per request among them: `text`, or `json` "
+        "(one object a line) for log shippers")
+    # Questions can be personal or confidential: they stay out of the logs unless asked for.
+    log_questions: bool = Field(
+        False, description="put the question asked into each request's log line (off: no question "
+        "text is ever logged)")
 
     @field_validator("seeds", mode="before")
     @classmethod
     def _paths_from_environment(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part for part in value.split(os.pathsep) if part)
+        return value
+
+    @field_validator("feeds", mode="before")
+    @classmethod
+    def _urls_from_environment(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("feeds")
+    @classmethod
+    def _feed_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} should start with http:// or https://")
         return value
 
     @field_validator("public_url", "llm_url")

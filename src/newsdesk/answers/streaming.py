@@ -15,13 +15,13 @@ from typing import Iterator, Literal
 from pydantic import BaseModel
 
 from newsdesk.answers.extractive import (
-    NOT_COVERED,
     Answer,
     AnswerWriter,
     Citation,
     Retrieved,
     WriterFailed,
     extractive_answer,
+    not_covered,
 )
 from newsdesk.retrieval.hybrid import Retriever
 
@@ -83,7 +83,7 @@ def stream_answer(retrieved: Retrieved, retriever: Retriever, writer: AnswerWrit
                 yield _piece(piece, first=n == 0)
     abstained = retrieved.abstained or text is None
     if abstained:
-        text = NOT_COVERED
+        text = not_covered(retriever)
         yield _piece(text, first=True)
     yield StreamEvent("done", DoneEvent(
         answer=text, abstained=abstained, confidence=round(retrieved.confidence, 4),

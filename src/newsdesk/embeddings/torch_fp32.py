@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from typing import Sequence
@@ -34,7 +35,12 @@ class SentenceTransformerEmbedder:
                              if hasattr(self.model, "get_embedding_dimension")
                              else self.model.get_sentence_embedding_dimension())
         self.identity = model_identity(model_path, self.backend)
-        self._lock = threading.Lock()
+        # A fast tokenizer is not safe across threads when calls change its truncation state
+        # ("Already borrowed"): the build's token offsets (no truncation) get their own copy, so a
+        # watcher's build never shares one with the requests' encode (which all truncate alike),
+        # and no query waits behind a build's batches.
+        self._offsets_tokenizer = copy.deepcopy(self.tokenizer)
+        self._offsets_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:
@@ -60,4 +66,5 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[int]]:
-        return tokenizer_offsets(self.tokenizer, texts)
+        with self._offsets_lock:
+            return tokenizer_offsets(self._offsets_tokenizer, texts)

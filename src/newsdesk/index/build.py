@@ -16,6 +16,7 @@ import numpy as np
 
 from newsdesk.articles import Article, InputProblem, read_articles
 from newsdesk.embeddings.base import Embedder
+from newsdesk.embeddings.progress import Progress
 from newsdesk.index import store
 from newsdesk.index.errors import DamagedIndex, DiskSpaceShort
 from newsdesk.index.lexical import LexicalIndex, TermCounts
@@ -23,7 +24,7 @@ from newsdesk.index.store import FORMAT_VERSION, GENERATIONS, Reading, damage_me
 from newsdesk.passages import Chunker, ChunkerSettings, Passage
 from newsdesk.settings import Settings
 
-PROGRESS_MIN = 2048  # passages; fewer embed in seconds, with no progress bar
+ARTICLES_A_STEP = 32  # chunked and embedded together: the bar moves, batches stay full
 
 # Chunks and embeds the new and changed articles: their passages, article by article, and one
 # vector row per passage in the same order. Local by default; ray_build.py runs it on Ray.
@@ -49,20 +50,32 @@ class BuildReport:
         return self.generation is not None
 
     def summary(self) -> str:
-        line = (f"{self.new} new, {self.changed} changed, {self.removed} removed, "
-                f"{self.unchanged} unchanged — {self.passages_embedded} passages embedded "
-                f"in {self.seconds:.1f} s")
+        """One line for people: `12 new, 0 changed, 0 removed, 288 unchanged — 3,874 passages
+        embedded in 41.2 s`."""
+        line = (f"{self.new:,} new, {self.changed:,} changed, {self.removed:,} removed, "
+                f"{self.unchanged:,} unchanged — {counted(self.passages_embedded, 'passage')} "
+                f"embedded in {self.seconds:,.1f} s")
         if self.rebuilt_reason:
             line += f" (full rebuild: {self.rebuilt_reason})"
         if self.files_skipped or self.problems:
-            line += f"; {len(self.problems)} inputs skipped ({self.files_skipped} whole files)"
+            line += (f"; {counted(len(self.problems), 'input')} skipped "
+                     f"({counted(self.files_skipped, 'whole file')})")
         return line
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 passage', '3,874 passages'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def build_index(settings: Settings, embedder: Embedder, full: bool = False,
                 progress: bool = False, log: Callable[[str], None] = lambda _: None,
                 chunk_and_embed: ChunkAndEmbed | None = None) -> BuildReport:
     """Bring the index under settings.embeddings up to date with settings.seeds.
+
+    The build plans first and asks the embedder for vectors (or its dimension) only when an
+    article needs embedding: with an OnDemandEmbedder (embeddings.embedder_on_demand), a run
+    with nothing new never loads the model.
 
     A build that fails after taking the lock says why in LAST_BUILD, for the server's /health
     (a build is its own process); the next build that succeeds removes it.
@@ -77,8 +90,8 @@ def build_index(settings: Settings, embedder: Embedder, full: bool = False,
         except Exception as error:
             store.record_build_failure(root, error)
             raise
-        store.clear_build_failure(root)
-    report.seconds = time.perf_counter() - started
+        report.seconds = time.perf_counter() - started
+        store.record_build_done(root, report.passages_embedded, report.seconds)
     return report
 
 
@@ -87,6 +100,8 @@ def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progr
     store.remove_unfinished(root)
     read = read_articles(settings.seeds)
     report = BuildReport(problems=read.problems, files_skipped=read.files_skipped)
+    for note in read.notes:  # which of a corpus's field names were used, once a file
+        log(str(note))
     for problem in read.problems:
         log(str(problem))
     chunker_settings = ChunkerSettings(settings.passage_tokens, settings.overlap_sentences,
@@ -104,12 +119,21 @@ def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progr
         else:
             report.passages_total = len(previous.passage_rows)
             return report
-    _refuse_if_short_of_space(root, plan, previous, embedder.dimension, settings.index_type)
+    if previous is not None and not all(p.reuse for p in plan) and embedder.dimension != previous.dimension:
+        # The same identity with another width (only the loaded model knows it): rows of the
+        # two cannot share one index.
+        report = BuildReport(problems=read.problems, files_skipped=read.files_skipped,
+                             rebuilt_reason="dimension changed")
+        previous = None
+        plan = _plan(read.articles, previous, report)
+    # A removal alone embeds nothing: the previous width, and the model stays unloaded.
+    dimension = previous.dimension if previous is not None else embedder.dimension
+    _refuse_if_short_of_space(root, plan, previous, dimension, settings.index_type)
     fresh = chunk_and_embed or local_chunk_and_embed(embedder, progress)
     passages, vectors, sources = _assemble(plan, previous, chunker_settings, fresh,
-                                           embedder.dimension, report)
+                                           dimension, report)
     lexical = _lexical_index(passages, sources, previous)
-    manifest = _manifest(settings, embedder, chunker_settings, plan, passages)
+    manifest = _manifest(settings, embedder, dimension, chunker_settings, plan, passages)
     report.generation = store.write_generation(root, manifest, [p.article for p in plan], passages,
                                                vectors, lexical, settings.index_type)
     report.passages_total = len(passages)
@@ -124,6 +148,10 @@ class _Previous:
     passage_rows: list[tuple[str, int, int]]  # (article_id, start, end) per vector row
     vectors: np.ndarray
     rows_by_article: dict[str, tuple[int, int]]
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
 
 
 def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
@@ -142,11 +170,12 @@ def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
     except (OSError, ValueError):
         report.rebuilt_reason = "the previous index could not be read"
         return None
-    wanted = {"model": embedder.identity, "dimension": embedder.dimension,
-              "chunker": chunker.as_dict(), "format": FORMAT_VERSION}
+    # Not the dimension: only a loaded model knows it, and the same identity has the same one
+    # (_build checks it once the model is loaded for new articles).
+    wanted = {"model": embedder.identity, "chunker": chunker.as_dict(), "format": FORMAT_VERSION}
     model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
-    found = {"model": model.get("identity"), "dimension": model.get("dimension"),
-             "chunker": manifest.get("chunker"), "format": manifest.get("format")}
+    found = {"model": model.get("identity"), "chunker": manifest.get("chunker"),
+             "format": manifest.get("format")}
     if full:
         report.rebuilt_reason = "--full"
         return None
@@ -159,8 +188,9 @@ def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
             rows = store.read_passage_rows(folder)
         with Reading("vectors.npy"):
             vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-            if vectors.shape != (len(rows), embedder.dimension):
-                raise ValueError(f"{vectors.shape} for {len(rows)} passages")
+            if vectors.shape != (len(rows), model.get("dimension")):
+                raise ValueError(f"{vectors.shape} for {len(rows)} passages of "
+                                 f"{model.get('dimension')} dimensions")
         with Reading("manifest.json"):
             if not all(isinstance(entry, dict) and "hash" in entry
                        for entry in manifest["articles"].values()):
@@ -293,16 +323,26 @@ def estimated_generation_bytes(plan: list[_PlannedArticle], previous: _Previous 
 
 
 def local_chunk_and_embed(embedder: Embedder, progress: bool = False) -> ChunkAndEmbed:
-    """Chunk and embed in this process, with the embedder's own tokenizer and model."""
+    """Chunk and embed in this process, with the embedder's own tokenizer and model, a few
+    dozen articles at a time under one bar counting articles and passages (none for a build
+    of a few seconds)."""
     def run(articles: list[Article], settings: ChunkerSettings):
-        passages = Chunker(settings, embedder.token_offsets).passages_for_many(articles)
-        texts = [p.embedding_text() for own in passages for p in own]
-        # The embedder sorts all texts by length and draws the bar (none for a few seconds' work).
-        return passages, embedder.embed(texts, progress=progress and len(texts) > PROGRESS_MIN)
+        chunker = Chunker(settings, embedder.token_offsets)
+        passages: list[list[Passage]] = []
+        vectors: list[np.ndarray] = []
+        with Progress(len(articles), "articles", "Indexing", also="passages", enabled=progress) as bar:
+            for start in range(0, len(articles), ARTICLES_A_STEP):
+                step = chunker.passages_for_many(articles[start:start + ARTICLES_A_STEP])
+                texts = [p.embedding_text() for own in step for p in own]
+                passages.extend(step)
+                vectors.append(embedder.embed(texts))  # sorted by length there, batched
+                bar.advance(len(step), also=len(texts))
+        return passages, (np.concatenate(vectors) if vectors
+                          else np.zeros((0, embedder.dimension), dtype=np.float32))
     return run
 
 
-def _manifest(settings: Settings, embedder: Embedder, chunker: ChunkerSettings,
+def _manifest(settings: Settings, embedder: Embedder, dimension: int, chunker: ChunkerSettings,
               plan: list[_PlannedArticle], passages: list[Passage]) -> dict:
     counts: dict[str, int] = {}
     for passage in passages:
@@ -311,7 +351,7 @@ def _manifest(settings: Settings, embedder: Embedder, chunker: ChunkerSettings,
         "format": FORMAT_VERSION,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": {"name": getattr(embedder, "identity", "").split(":")[0],
-                  "identity": embedder.identity, "dimension": embedder.dimension,
+                  "identity": embedder.identity, "dimension": dimension,
                   "max_tokens": embedder.max_tokens,
                   "backend": getattr(embedder, "backend", "unknown")},
         "chunker": chunker.as_dict(),

@@ -76,8 +76,11 @@ def record_build_failure(root: Path, error: Exception) -> None:
     _write_status(root, {"state": "failed", "failed_at": _now(), "error": detail[:1500]})
 
 
-def clear_build_failure(root: Path) -> None:
-    _write_status(root, {"state": "ok", "finished_at": _now()})
+def record_build_done(root: Path, passages_embedded: int, seconds: float) -> None:
+    """The build succeeded (any earlier failure is over): when, how long it took and how many
+    passages it embedded (/metrics)."""
+    _write_status(root, {"state": "ok", "finished_at": _now(), "seconds": round(seconds, 3),
+                         "passages_embedded": passages_embedded})
 
 
 def _write_status(root: Path, record: dict, create: bool = False) -> None:
@@ -93,13 +96,20 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def last_build_failure(root: Path) -> dict | None:
-    """{"failed_at", "error"} when the last `newsdesk index` here failed, else None."""
+def last_build(root: Path) -> dict | None:
+    """The last `newsdesk index` here as its status file tells it ({"state": "running", "failed"
+    or "ok", and its times}), or None when there is none."""
     try:
         record = json.loads((Path(root) / LAST_BUILD).read_bytes())
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and record.get("state") == "failed" else None
+    return record if isinstance(record, dict) else None
+
+
+def last_build_failure(root: Path) -> dict | None:
+    """{"failed_at", "error"} when the last `newsdesk index` here failed, else None."""
+    record = last_build(root)
+    return record if record is not None and record.get("state") == "failed" else None
 
 
 # ---------------------------------------------------------------- one writer
@@ -261,7 +271,8 @@ def _write_passage_rows(folder: Path, passages: list[Passage]) -> None:
 
 
 def read_passage_rows(folder: Path) -> list[tuple[str, int, int]]:
-    with np.load(folder / "passages.npz") as data:
+    # Our own handle: np.load leaves its file open when the file is not a zip (a damaged copy).
+    with open(folder / "passages.npz", "rb") as handle, np.load(handle) as data:
         ids = [str(x) for x in data["article_ids"]]
         return [(ids[a], int(s), int(e)) for a, s, e in zip(data["article"], data["start"], data["end"])]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi import Query as InQuery  # a URL query parameter; Query is newsdesk's question
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.convertors import PathConvertor, register_url_convertor
@@ -19,9 +19,13 @@ from pydantic import BaseModel, Field, ValidationError
 from newsdesk.answers.extractive import Answer
 from newsdesk.query import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, Query, Turn, first_problem
 from newsdesk.settings import Settings
-from newsdesk.server import pages
+from newsdesk.server import error_pages, pages
 from newsdesk.index.errors import IndexError_
 from newsdesk.server.openai_routes import openai_router
+from newsdesk.server import markdown, mcp_server
+from newsdesk.server.access_log import RequestLog
+from newsdesk.server.metrics import ServerMetrics
+from newsdesk.server.ingest_routes import UpdatesOut, ingest_router
 from newsdesk.server.security import (
     SafetyLayer,
     StrictJSONRoute,
@@ -56,6 +60,19 @@ class HealthOut(BaseModel):
                                 "served, or that the last build failed")
     last_build_failed_at: str | None = None
     last_build_error: str | None = None
+    updates: UpdatesOut | None = Field(None, description="keeping the index current: the watcher, "
+                                       "what is pending, the last build, what failed and why")
+
+
+class SourceOut(BaseModel):
+    source: str = Field(description="the outlet's domain (its articles' URL host without www.)")
+    articles: int
+
+
+class SourcesOut(BaseModel):
+    sources: list[SourceOut] = Field(description="most articles first; any of these, or an "
+                                     "outlet's name, goes in /ask's `sources`")
+    without_source: int = Field(description="articles without a URL: no `sources` filter keeps them")
 
 
 def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = True) -> FastAPI:
@@ -76,15 +93,32 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
         published_label=pages.published_label, domain_of=pages.domain_of, count_label=pages.count_label,
         # the page's own limits are the query's (query.py), handed to chat.js through data-*
         max_question_chars=MAX_QUESTION_CHARS, max_history_turns=MAX_HISTORY_TURNS)
+    # A browser's GET that fails (a removed article, a cut ?start=) gets a page; API clients JSON.
+    error_pages.install(app, templates, lambda: {"health": desk.health()})
     app.mount("/static", StaticFiles(directory=str(WEB_ROOT / "static")), name="static")
 
     # Token, 413 and safety headers for every route, including ones added later (security.py).
     app.add_middleware(SafetyLayer, token=settings.api_token,
                        hosts=served_hosts(settings.host, settings.allowed_hosts))
+    # Outside the safety layer, so refused requests (401, 413) are logged and counted too.
+    metrics = ServerMetrics(desk)
+    app.add_middleware(RequestLog, generation=lambda: desk.generation.name if desk.generation else None,
+                       log_questions=settings.log_questions, observers=[metrics.observe])
+    app.include_router(metrics.router())  # /metrics: behind the token like the rest
+    mcp_server.mount(app, desk, settings.public_url)  # /mcp, the streamable-HTTP transport
 
-    @app.post("/ask", response_model=Answer)
-    def ask(query: Query) -> Answer:
-        return _answer(desk, query)
+    @app.post("/ask", response_model=Answer,
+              responses={200: {"content": {"text/markdown": {}},
+                               "description": "The answer (JSON), or as Markdown with its sources as "
+                               "links for `Accept: text/markdown` or `?format=markdown`"}})
+    def ask(query: Query, request: Request,
+            format: Annotated[Literal["json", "markdown"] | None, InQuery(
+                description="`markdown`: the answer as Markdown; unset: by the Accept header")] = None):
+        answer = _answer(desk, query)
+        if markdown.wants_markdown(format, request.headers.get("accept")):
+            return Response(markdown.answer_markdown(answer, settings.public_url or str(request.base_url)),
+                            media_type=markdown.MEDIA_TYPE)
+        return answer
 
     @app.post("/ask/stream", response_class=StreamingResponse,
               responses={200: {"content": {"text/event-stream": {}}}})
@@ -98,10 +132,26 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     app.include_router(openai_router(desk, settings.public_url))
+    ingest = ingest_router(desk, settings)  # POST/DELETE /articles; the watcher with --watch
+    app.include_router(ingest)
+    app.state.keeping = ingest.keeping
 
     @app.get("/health", response_model=HealthOut)
     def health() -> HealthOut:
-        return HealthOut(**desk.health().__dict__)
+        return HealthOut(**desk.health().__dict__, updates=ingest.keeping.updates())
+
+    @app.get("/sources", response_model=SourcesOut)
+    def sources() -> SourcesOut:
+        """The outlets of the served articles with their article counts."""
+        outlets, without = desk.sources()
+        return SourcesOut(sources=[SourceOut(source=o.source, articles=o.articles) for o in outlets],
+                          without_source=without)
+
+    @app.get("/status", response_class=HTMLResponse)
+    def status_page(request: Request):
+        """The generation served, what is pending, the last build, what failed and why."""
+        return templates.TemplateResponse(request, "status.html", {
+            "health": desk.health(), "updates": ingest.keeping.updates()})
 
     @app.get("/", response_class=HTMLResponse)
     def chat_page(request: Request):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from datetime import date
 from typing import Iterator, Literal
 
 from fastapi import APIRouter, HTTPException, Request
@@ -62,6 +63,15 @@ class ChatRequest(BaseModel):
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
+    # newsdesk's filters as extra body fields (the openai SDK's extra_body), held to /ask's rules.
+    published_after: date | None = None
+    published_before: date | None = None
+    sources: list[str] = Field(default_factory=list)
+
+    @property
+    def filters(self) -> dict:
+        return {"published_after": self.published_after, "published_before": self.published_before,
+                "sources": self.sources}
 
 
 class ChatResponseMessage(BaseModel):
@@ -139,7 +149,7 @@ def openai_router(desk: Newsdesk, public_url: str = "") -> APIRouter:
     @router.post("/chat/completions", response_model=ChatCompletion,
                  responses={200: {"content": {"text/event-stream": {}}}})
     def chat_completions(request: ChatRequest, http: Request):
-        query = query_of(request.messages)
+        query = query_of(request.messages, request.filters)
         base_url = public_url or str(http.base_url)
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         try:
@@ -158,9 +168,10 @@ def openai_router(desk: Newsdesk, public_url: str = "") -> APIRouter:
     return router
 
 
-def query_of(messages: list[ChatMessage]) -> Query:
-    """The last message is the question (a user's); earlier user/assistant turns are the history.
-    The question is held to the query's rules (query.py), as /ask's is."""
+def query_of(messages: list[ChatMessage], filters: dict | None = None) -> Query:
+    """The last message is the question (a user's); earlier user/assistant turns are the history;
+    filters: published_after, published_before and sources. The question and the filters are held
+    to the query's rules (query.py), as /ask's are."""
     turns = [m for m in messages if m.role in ("user", "assistant") and m.text.strip()]
     if not turns or turns[-1].role != "user":
         raise _invalid_messages("the last message must be the user's question")
@@ -169,9 +180,13 @@ def query_of(messages: list[ChatMessage]) -> Query:
     history = [Turn(role=m.role, content=m.text.strip()[:MAX_TURN_CHARS])
                for m in turns[:-1][-MAX_HISTORY_TURNS:]]
     try:
-        return Query(question=turns[-1].text, history=history)
+        return Query(question=turns[-1].text, history=history, **(filters or {}))
     except ValidationError as error:
-        raise _invalid_messages(f"the question (the last message): {first_problem(error)[1]}") from None
+        field, problem = first_problem(error)
+        if field in (filters or {}):
+            raise RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": problem,
+                                           "input": None}]) from None
+        raise _invalid_messages(f"the question (the last message): {problem}") from None
 
 
 def _invalid_messages(message: str) -> RequestValidationError:

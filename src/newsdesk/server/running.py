@@ -53,9 +53,13 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def ready_line(articles: int, url: str, indexed: bool, embeddings: str) -> str:
-    """`newsdesk: serving 1,234 articles at http://127.0.0.1:8000 (Ctrl+C to stop)`."""
+def ready_line(articles: int, url: str, indexed: bool, embeddings: str, unusable: bool = False) -> str:
+    """`newsdesk: serving 1,234 articles at http://127.0.0.1:8000 (Ctrl+C to stop)`.
+    unusable: there is an index, but it cannot be served (a warning has said why)."""
     if not indexed:
+        if unusable:
+            return (f"newsdesk: serving at {url} (Ctrl+C to stop), with no index: the one in "
+                    f"{embeddings} cannot be used (see the warning)")
         return (f"newsdesk: serving at {url} (Ctrl+C to stop), with no index in {embeddings} yet: "
                 "run `newsdesk index` and it is picked up")
     return f"newsdesk: serving {articles:,} article{'' if articles == 1 else 's'} at {url} (Ctrl+C to stop)"

@@ -7,7 +7,8 @@
 const IDLE_TIMEOUT_MS = 60000; // no byte from the server for this long: give up
 
 // asOf: "YYYY-MM-DD" to prefer articles published in the days up to that day; null for any time.
-export async function askQuestion({ question, history, asOf }, events) {
+// filters: {published_after, published_before, sources}, each only when set.
+export async function askQuestion({ question, history, asOf, filters = {} }, events) {
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), IDLE_TIMEOUT_MS);
   const stillAlive = () => {
@@ -18,7 +19,7 @@ export async function askQuestion({ question, history, asOf }, events) {
     const response = await fetch("/ask/stream", {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify(asOf ? { question, history, as_of: asOf } : { question, history }),
+      body: JSON.stringify({ question, history, ...(asOf ? { as_of: asOf } : {}), ...filters }),
       signal: controller.signal,
     });
     if (!response.ok) {
@@ -102,6 +103,13 @@ function failure(error, timedOut) {
   if (timedOut) return "The server took too long to answer. Please try again.";
   if (error instanceof SyntaxError) return "The server sent a reply this page cannot read. Please try again.";
   return "Could not reach the newsdesk server. Check that it is running and your connection, then try again.";
+}
+
+// The outlets with their article counts: {sources: [{source, articles}], without_source}.
+export async function fetchSources() {
+  const response = await fetch("/sources", { headers: { accept: "application/json" } });
+  if (!response.ok) throw new Error(`sources: ${response.status}`);
+  return response.json();
 }
 
 export async function fetchHealth() {
