@@ -40,8 +40,9 @@ async def _session(client: Client, desk: Newsdesk) -> None:
     each result checked against the library's own."""
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == {"search_articles", "ask", "get_article"}
-    assert set(tools["search_articles"].input_schema["properties"]) == {"query", "k"}  # no filters yet
-    assert set(tools["ask"].input_schema["properties"]) == {"question", "history", "as_of", "k"}
+    filters = {"published_after", "published_before", "sources"}
+    assert set(tools["search_articles"].input_schema["properties"]) == {"query", "k"} | filters
+    assert set(tools["ask"].input_schema["properties"]) == {"question", "history", "as_of", "k"} | filters
     assert all(tool.output_schema for tool in tools.values())
 
     found = await client.call_tool("search_articles", {"query": "Treaty of Le Touquet", "k": 3})
@@ -52,6 +53,14 @@ async def _session(client: Client, desk: Newsdesk) -> None:
         (c.passage_id, c.article_id, c.char_start, c.char_end, c.title) for c in expected]
     assert passages[0]["link"].endswith(f"/articles/{SEED_ID}/view?start={expected[0].char_start}"
                                         f"&end={expected[0].char_end}")
+
+    # The harbour story (dated 2020-03-16) is the only article the date filter keeps.
+    dated = await client.call_tool("search_articles", {"query": "Treaty of Le Touquet", "k": 3,
+                                                       "published_after": "2020-01-01"})
+    assert {p["article_id"] for p in dated.structured_content["passages"]} == {SLASHED_ID}
+    bad_range = await client.call_tool("search_articles", {"query": "bridge", "published_after": "2021-01-01",
+                                                           "published_before": "2020-01-01"})
+    assert bad_range.is_error and "published_before" in bad_range.content[0].text
 
     answered = await client.call_tool("ask", {"question": TREATY_QUESTION})
     library = desk.ask(TREATY_QUESTION)

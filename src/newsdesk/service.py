@@ -198,11 +198,11 @@ class Newsdesk:
             return self._counted(stream_reply(found))
         return self._counted(stream_answer(found, retriever, self.writer, understood.question_in_context))
 
-    def search(self, query: str, k: int | None = None, as_of: date | None = None) -> list[Citation]:
-        """The passages that best match the query, cited, best first: no answer is composed and
-        none is declined (an assistant's search tool judges them itself)."""
+    def search(self, query: Query | str, k: int | None = None, as_of: date | None = None) -> list[Citation]:
+        """The passages that best match the query within its filters, cited, best first: no answer
+        is composed and none is declined (an assistant's search tool judges them itself)."""
         checked = Query.of(query, k, as_of)
-        retriever = self._serving()
+        retriever = self._serving().within(checked.filters)
         hits = retriever.search(checked.question, checked.k, as_of=checked.as_of)
         return cite(hits, retriever.generation)
 

@@ -58,9 +58,8 @@ class Settings(BaseSettings):
     overlap_sentences: int = Field(1, ge=0, le=10,
                                    description="sentences repeated between neighbouring passages")
     index_type: Literal["flat", "ivf", "hnsw"] = Field(
-        "flat", description="FAISS index: `flat` (exact), `ivf` (approximate, for a million passages "
-        "or more: recall@10 ≥ 0.95 in benchmarks; below 50,000 vectors it stays flat) or `hnsw` "
-        "(approximate, lower recall)")
+        "flat", description="the vector index: `flat` (exact), `ivf` (approximate, for a million "
+        "passages or more; flat below 50,000) or `hnsw` ([scaling](docs/scaling.md))")
     batch_size: int = Field(64, ge=1, description="passages per embedding batch")
     # The coverage model's confidence is a probability (coverage.py): a threshold outside 0..1
     # would decline everything or nothing, and 0 already answers whatever was found.
@@ -71,9 +70,8 @@ class Settings(BaseSettings):
     # Retrieval levers (retrieval/hybrid.py), for reproducing docs/evaluation.md's lever table;
     # the defaults are what that table chose. The coverage model was fitted on the defaults.
     fusion: Literal["scores", "rrf"] = Field(
-        "scores", description="how dense and BM25 candidates combine: `scores` (cosine plus BM25 "
-        "scaled to the best match) or `rrf` (reciprocal-rank fusion); the levers of "
-        "[docs/evaluation.md](docs/evaluation.md)'s table, with the two weights")
+        "scores", description="how dense and BM25 candidates combine: `scores` or `rrf` "
+        "(reciprocal rank); the levers of [evaluation](docs/evaluation.md), with the two weights")
     dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="the dense (cosine) side's weight in the fusion")
     lexical_weight: float = Field(1.0, ge=0.0, le=10.0, description="the BM25 side's weight in the fusion")
     # The names of retrieval/rerank.py's RERANKERS (tests/test_settings.py holds the two equal).
@@ -89,13 +87,11 @@ class Settings(BaseSettings):
     # 1..65535: TCP's port range; 0 (any free port) would leave clients guessing.
     port: int = Field(8000, ge=1, le=65535, description="the port `newsdesk serve` listens on (`--port`)")
     allowed_hosts: str = Field(
-        "", description="host names the server answers besides `localhost`, `*.localhost`, IP "
-        "addresses and the `--host` name (comma-separated; `*.example.org` for its subdomains, `*` "
-        "for any); other names get a 400, against DNS rebinding")
+        "", description="host names answered besides loopback names, IP addresses and `--host` "
+        "(comma-separated, `*.example.org`, `*`); others get a 400, against DNS rebinding")
     public_url: str = Field(
-        "", description="the server's address as clients reach it (`https://news.example.org`, say, "
-        "behind a proxy): the base of the article links in the OpenAI-compatible reply's Sources; "
-        "unset: the request's own base URL")
+        "", description="the server's address as clients reach it behind a proxy: the base of "
+        "article links in OpenAI and MCP replies; unset: the request's own")
     llm_url: str = Field(
         "", description="an OpenAI-compatible API (`http://host:port/v1`) whose chat model writes "
         "the answers from the passages")

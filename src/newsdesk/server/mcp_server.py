@@ -5,7 +5,7 @@
 
 Each tool is one call of the Newsdesk library; its result is typed, so the SDK sends it as
 structured content too (the citations with their ids, offsets and links, for exact quotes).
-No `filters` argument: the library cannot restrict a search yet (query.py says why).
+`search_articles` and `ask` take the query's filters (published_after, published_before, sources).
 """
 
 from __future__ import annotations
@@ -87,6 +87,13 @@ def article_uri(article_id: str) -> str:
     return RESOURCE_PREFIX + quote(article_id, safe="")
 
 
+# The query's filters as tool arguments (query.py checks them, as for /ask).
+AFTER = Field(None, description="only articles published on or after this day (YYYY-MM-DD)")
+BEFORE = Field(None, description="only articles published on or before this day (YYYY-MM-DD)")
+SOURCES = Field(default_factory=list, description="only articles from these outlets: domains "
+                "(bbc.co.uk takes its subdomains too) or names (\"USA Today\")")
+
+
 def mcp_server(desk: Newsdesk, public_url: str = "") -> NewsdeskMCP:
     """The MCP server over desk; links to articles without a URL of their own are made absolute
     with public_url (NEWSDESK_PUBLIC_URL) when it is set."""
@@ -96,8 +103,12 @@ def mcp_server(desk: Newsdesk, public_url: str = "") -> NewsdeskMCP:
                  "best first, each with its article id, character offsets, title, date and link. "
                  "No answer is composed; use `ask` for one.")
     def search_articles(query: str, k: int = Field(DEFAULT_K, ge=1, le=MAX_K,
-                                                   description="how many passages")) -> Found:
-        passages = _library(lambda: desk.search(query, k))
+                                                   description="how many passages"),
+                        published_after: date | None = AFTER, published_before: date | None = BEFORE,
+                        sources: list[str] = SOURCES) -> Found:
+        passages = _library(lambda: desk.search(Query(
+            question=query, k=k, published_after=published_after, published_before=published_before,
+            sources=sources)))
         return Found(passages=linked(passages, public_url), generation=_generation(desk))
 
     @server.tool(description="Ask a question of the news articles: a short answer whose [n] markers "
@@ -107,8 +118,12 @@ def mcp_server(desk: Newsdesk, public_url: str = "") -> NewsdeskMCP:
                                         "first, for a follow-up question"),
             as_of: date | None = Field(None, description="prefer articles published in the days up "
                                        "to this date (YYYY-MM-DD)"),
-            k: int = Field(DEFAULT_K, ge=1, le=MAX_K, description="how many passages to cite")) -> Answered:
-        answer = _library(lambda: desk.ask(Query(question=question, history=history, as_of=as_of, k=k)))
+            k: int = Field(DEFAULT_K, ge=1, le=MAX_K, description="how many passages to cite"),
+            published_after: date | None = AFTER, published_before: date | None = BEFORE,
+            sources: list[str] = SOURCES) -> Answered:
+        answer = _library(lambda: desk.ask(Query(
+            question=question, history=history, as_of=as_of, k=k, published_after=published_after,
+            published_before=published_before, sources=sources)))
         return Answered(answer=answer.answer, abstained=answer.abstained, confidence=answer.confidence,
                         citations=linked(answer.citations, public_url), note=answer.note,
                         generation=answer.generation)
