@@ -209,7 +209,7 @@ def write_generation(root: Path, manifest: dict, articles: list[Article],
         _sync_tree(staging)
         os.rename(staging, generations / name)
         written = [generations / name]
-        _fsync_dir(generations)
+        sync_folder(generations)
         writing = root / CURRENT
         written.append(pointer)
         pointer.write_text(name + "\n")
@@ -228,7 +228,7 @@ def write_generation(root: Path, manifest: dict, articles: list[Article],
                            "files are removed); the served index is unchanged; free some space "
                            "or index into another folder with --embeddings") from None
         raise
-    _fsync_dir(root)
+    sync_folder(root)
     return name
 
 
@@ -304,7 +304,7 @@ def _sync_tree(folder: Path) -> None:
         if path.is_file():
             _fsync_file(path)
     for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
-        _fsync_dir(path)
+        sync_folder(path)
 
 
 def _fsync_file(path: Path) -> None:
@@ -312,7 +312,8 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def sync_folder(path: Path) -> None:
+    """A folder's entries (a rename, a new or removed file) on disk, not only in the cache."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 from newsdesk.articles import Article
+from newsdesk.index.store import sync_folder
 from newsdesk.settings import Settings
 
 INBOX = "inbox"  # the ingest API's articles
@@ -75,14 +76,6 @@ def remove_durably(path: Path) -> bool:
         return False
     sync_folder(path.parent)
     return True
-
-
-def sync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def remove_leftovers(folder: Path) -> None:
