@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Iterable, Sequence
 from urllib.parse import quote, urlencode
 
 from newsdesk.answers.extractive import Answer, Citation
 from newsdesk.articles import Article
+from newsdesk.articles.dates import parse_date
 from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 from newsdesk.server.links import domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
 
 _MARKER = re.compile(r"\[(\d+)\]")
-_DATE = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})")
 Span = tuple[int, int]
 
 
@@ -216,14 +216,8 @@ def published_label(value: str | None) -> str:
     """'2020/03/16' or an ISO date as '16 Mar 2020'; anything else as given."""
     if not value:
         return ""
-    match = _DATE.match(value.strip())
-    if not match:
-        return value.strip()
-    try:
-        day = datetime(*(int(g) for g in match.groups()))
-    except ValueError:
-        return value.strip()
-    return f"{day.day} {day:%b %Y}"
+    day = parse_date(value)
+    return f"{day.day} {day:%b %Y}" if day else value.strip()
 
 
 def count_label(count: int, noun: str) -> str:
@@ -250,8 +244,8 @@ def latest_articles(articles: Iterable[Article], count: int = 4) -> list[Article
 
 
 def _date_key(value: str | None) -> str:
-    match = _DATE.match(value or "")
-    return "".join(match.groups()) if match else ""
+    day = parse_date(value)
+    return day.isoformat() if day else ""
 
 
 # ---------------------------------------------------------------- the conversation without JavaScript
