@@ -653,3 +653,22 @@ def test_the_chats_filters_send_a_date_range_and_source_chips(open_page):
     assert not {"published_after", "published_before", "sources"} & set(sent.value.post_data_json)
     expect(turn.locator(".answer-text")).to_contain_text("passports")
     watched.assert_clean()
+
+
+def test_an_old_citation_link_opens_a_page_that_says_why_and_leads_back_to_the_chat(open_page):
+    # Issue 15, item 3: what a citation link shows after its article was removed, and a cut link.
+    watched = open_page(width=360, height=780)
+    page = watched.page
+    for address, status in (("/articles/no-such-article/view?start=0&end=10", 404),
+                            (f"/articles/{SEED_ID}/view?start=abc", 422)):
+        response = page.goto(address)
+        assert response.status == status and response.headers["content-type"].startswith("text/html")
+        assert page.locator("h1").inner_text().strip(), address
+        assert page.locator(".error-reason").inner_text().strip(), address
+        assert _no_horizontal_scroll(page)
+        page.locator("footer a.back").click()
+        page.wait_for_url("**/")
+        assert page.get_by_label("Your question").is_visible()
+    # The browser's own "404" console line is the only error the page may log.
+    assert all("status of 4" in error for error in watched.console_errors), watched.console_errors
+    assert watched.dialogs == []
