@@ -103,3 +103,10 @@ def test_filters_are_stripped_deduplicated_and_said_in_words():
         "published on or before 2024-01-02")
     assert Query(question="ok", sources="bbc.co.uk").sources == ["bbc.co.uk"]  # one is a list of one
     assert not Query(question="ok").filters.active
+
+
+def test_sources_that_are_not_names_are_refused_not_a_crash():
+    # Found by schemathesis: a list inside `sources` was hashed to drop repeats (a 500).
+    with pytest.raises(ValidationError, match="sources"):
+        Query(question="What happened?", sources=[["cnn.com"], {"x": 1}])
+    assert Query(question="What happened?", sources=[" cnn.com", "cnn.com "]).sources == ["cnn.com"]

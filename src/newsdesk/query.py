@@ -107,7 +107,9 @@ class Query(BaseModel):
             stripped = [item.strip() if isinstance(item, str) else item for item in value]
             if any(item == "" for item in stripped):
                 raise ValueError("a source must not be blank")
-            return list(dict.fromkeys(stripped))  # the same outlet twice is once
+            if all(isinstance(item, str) for item in stripped):
+                return list(dict.fromkeys(stripped))  # the same outlet twice is once
+            return stripped  # not names: the field's own type check refuses them (a 422)
         return value
 
     @field_validator("published_before")
