@@ -10,9 +10,9 @@ import textwrap
 
 from pydantic import TypeAdapter, ValidationError
 
+from newsdesk.evaluation.suite import PARTS as SUITE_PARTS  # light: the suite imports its engines when run
 from newsdesk.query import MAX_K, PassageCount, Query, first_problem
 from newsdesk.settings import Settings, SettingsError
-from newsdesk.evaluation.suite import PARTS as SUITE_PARTS  # light: the suite imports its engines when run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,9 +191,9 @@ def _fetch_feeds(settings) -> None:
 
 
 def _serve(args) -> int:
+    from newsdesk.server.access_log import use_log_format
     from newsdesk.server.app import create_app
     from newsdesk.server.running import CannotListen, listen, quiet_libraries, ready_line, serve, url_of
-    from newsdesk.server.access_log import use_log_format
     from newsdesk.server.security import exposure_warning
 
     settings = _settings(args, host=args.host, port=args.port, watch=args.watch or None)

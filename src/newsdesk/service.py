@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterator
 
+from newsdesk.answers import conversation
+from newsdesk.answers.conversation import History, Understood
 from newsdesk.answers.extractive import (
     Answer,
     Citation,
@@ -18,26 +20,18 @@ from newsdesk.answers.extractive import (
     retrieve,
     small_talk_answer,
 )
-from newsdesk.articles import Article
-from newsdesk.settings import Settings
-from newsdesk.embeddings.base import Embedder
-from newsdesk.embeddings import load_embedder
-from newsdesk.index.errors import DamagedIndex, IndexError_
-from newsdesk.index.store import (
-    Generation,
-    current_folder,
-    current_name,
-    last_build_failure,
-    load_generation,
-)
-from newsdesk.answers import conversation
-from newsdesk.answers.conversation import History, Understood
-from newsdesk.query import Query
-from newsdesk.index.vectors import VectorStore
-from newsdesk.retrieval.filters import OutletCount, outlet_counts
-from newsdesk.retrieval.hybrid import RetrievalSettings, Retriever
 from newsdesk.answers.streaming import DoneEvent, StreamEvent, stream_answer, stream_reply
 from newsdesk.answers.writers import writer_for
+from newsdesk.articles import Article
+from newsdesk.embeddings import load_embedder
+from newsdesk.embeddings.base import Embedder
+from newsdesk.index.errors import DamagedIndex, IndexError_
+from newsdesk.index.store import Generation, current_folder, current_name, last_build_failure, load_generation
+from newsdesk.index.vectors import VectorStore
+from newsdesk.query import Query
+from newsdesk.retrieval.filters import OutletCount, outlet_counts
+from newsdesk.retrieval.hybrid import RetrievalSettings, Retriever
+from newsdesk.settings import Settings
 
 log = logging.getLogger("newsdesk")
 

@@ -10,9 +10,9 @@ from typing import Protocol, Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from newsdesk.answers.kinds import Kind, asked_kind, holds_kind
 from newsdesk.answers.conversation import content_words
 from newsdesk.answers.coverage import Evidence, confidence_of
+from newsdesk.answers.kinds import Kind, asked_kind, holds_kind
 from newsdesk.index.lexical import tokenize
 from newsdesk.passages import sentence_spans
 from newsdesk.retrieval.hybrid import Hit, Margins, Retriever

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 from newsdesk.answers.extractive import Citation, Draft, WriterFailed
-from newsdesk.settings import Settings
 from newsdesk.index.lexical import tokenize
 from newsdesk.passages import sentence_spans
 from newsdesk.retrieval.hybrid import Hit
+from newsdesk.settings import Settings
 
 PROMPT_PASSAGES = 3  # a small local model reads the best few passages only
 PASSAGE_CHARS = 1000

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Iterator
 
 from newsdesk.articles.records import (
-    MAX_ARTICLE_BYTES, MAX_ID_LENGTH, Article, InputNote, InputProblem, capped_title, is_valid_unicode,
+    MAX_ARTICLE_BYTES,
+    MAX_ID_LENGTH,
+    Article,
+    InputNote,
+    InputProblem,
+    capped_title,
+    is_valid_unicode,
 )
 
 SUFFIXES = (".jsonl", ".jsonl.gz")

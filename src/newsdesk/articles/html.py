@@ -7,7 +7,13 @@ import logging
 from pathlib import Path
 
 from newsdesk.articles.records import (
-    MAX_ARTICLE_BYTES, Article, InputNote, InputProblem, capped_title, is_valid_unicode, normalise_text,
+    MAX_ARTICLE_BYTES,
+    Article,
+    InputNote,
+    InputProblem,
+    capped_title,
+    is_valid_unicode,
+    normalise_text,
 )
 
 SUFFIXES = (".html", ".htm")

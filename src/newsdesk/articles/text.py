@@ -10,7 +10,15 @@ from datetime import datetime
 from pathlib import Path
 
 from newsdesk.articles.records import (
-    MAX_ARTICLE_BYTES, PART_KINDS, Article, InputNote, InputProblem, Span, blocks, capped_title, is_valid_unicode,
+    MAX_ARTICLE_BYTES,
+    PART_KINDS,
+    Article,
+    InputNote,
+    InputProblem,
+    Span,
+    blocks,
+    capped_title,
+    is_valid_unicode,
     normalise_text,
 )
 

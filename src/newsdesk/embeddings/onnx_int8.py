@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
 from newsdesk.embeddings.base import model_identity, tokenizer_offsets
 from newsdesk.embeddings.progress import Progress
 

@@ -278,8 +278,8 @@ def run_recipes(corpus: Path, questions_path: Path, recipes: Sequence[str], k: i
                                         use_dates=recipe == "newsdesk"))
             continue
         if chunks is None:
-            from newsdesk.evaluation.baselines import ChunkIndex
             from newsdesk.embeddings import load_embedder
+            from newsdesk.evaluation.baselines import ChunkIndex
 
             chunks = ChunkIndex.for_corpus(corpus, cache=embeddings.parent / "baselines",
                                            embedder=load_embedder(Settings.from_env()))

@@ -22,11 +22,11 @@ from typing import Callable
 import numpy as np
 
 from newsdesk.articles import Article
-from newsdesk.settings import Settings
 from newsdesk.embeddings.base import Embedder
 from newsdesk.index.build import BuildReport, ChunkAndEmbed, build_index
 from newsdesk.index.errors import IndexError_
 from newsdesk.passages import Chunker, ChunkerSettings, Passage
+from newsdesk.settings import Settings
 
 ARTICLES_PER_BATCH = 16  # articles per worker call: ~200 passages, a few model batches
 

@@ -11,7 +11,13 @@ from typing import Any, Iterable
 from newsdesk.articles import Article, InputNote, InputProblem
 from newsdesk.articles.corpus import read_corpus
 from newsdesk.ingest.saved import (
-    INBOX, corpus_line, file_name, owned_folder, remove_durably, remove_leftovers, write_durably,
+    INBOX,
+    corpus_line,
+    file_name,
+    owned_folder,
+    remove_durably,
+    remove_leftovers,
+    write_durably,
 )
 from newsdesk.settings import Settings
 

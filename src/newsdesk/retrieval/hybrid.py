@@ -8,14 +8,14 @@ from datetime import date
 
 import numpy as np
 
-from newsdesk.retrieval.recency import RecencyPrior, time_window
 from newsdesk.articles.dates import parse_date
 from newsdesk.embeddings.base import Embedder
-from newsdesk.index.store import Generation
 from newsdesk.index.lexical import tokenize
+from newsdesk.index.store import Generation
 from newsdesk.query import Filters
 from newsdesk.retrieval.filters import ArticleFacts
 from newsdesk.retrieval.hits import MARGIN_RANK, Hit, Margins
+from newsdesk.retrieval.recency import RecencyPrior, time_window
 from newsdesk.retrieval.rerank import Reranker, reranker_named
 
 DENSE_CANDIDATES = 100

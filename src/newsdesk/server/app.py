@@ -13,26 +13,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.convertors import PathConvertor, register_url_convertor
 from pydantic import BaseModel, Field, ValidationError
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from newsdesk.answers.extractive import Answer
-from newsdesk.query import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, Query, Turn, first_problem
-from newsdesk.settings import Settings
-from newsdesk.server import error_pages, pages
 from newsdesk.index.errors import IndexError_
-from newsdesk.server.openai_routes import openai_router
-from newsdesk.server import markdown, mcp_server
+from newsdesk.query import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, Query, Turn, first_problem
+from newsdesk.server import error_pages, markdown, mcp_server, pages
 from newsdesk.server.access_log import RequestLog
-from newsdesk.server.metrics import ServerMetrics
 from newsdesk.server.ingest_routes import UpdatesOut, ingest_router
-from newsdesk.server.security import (
-    SafetyLayer,
-    StrictJSONRoute,
-    served_hosts,
-    validation_error_response,
-)
+from newsdesk.server.metrics import ServerMetrics
+from newsdesk.server.openai_routes import openai_router
+from newsdesk.server.security import SafetyLayer, StrictJSONRoute, served_hosts, validation_error_response
 from newsdesk.service import Newsdesk
+from newsdesk.settings import Settings
 
 # web/ stays at the top of the checkout (the layout the user asked for); a wheel carries it as
 # newsdesk/web (pyproject's force-include), so an installed `newsdesk serve` finds it there.

@@ -25,13 +25,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from newsdesk.answers.extractive import Answer, Citation
-from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Query, Turn, first_problem
+from newsdesk.answers.streaming import AnswerPiece, CitationsEvent, DoneEvent
 from newsdesk.index.errors import IndexError_
-from newsdesk.server.links import without_bidi_controls
+from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Query, Turn, first_problem
 from newsdesk.server.citations import LinkedCitation, linked, source_link
+from newsdesk.server.links import without_bidi_controls
 from newsdesk.server.security import StrictJSONRoute
 from newsdesk.service import Newsdesk
-from newsdesk.answers.streaming import AnswerPiece, CitationsEvent, DoneEvent
 
 MODEL_ID = "newsdesk"
 MAX_MESSAGES = 100
