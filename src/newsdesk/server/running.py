@@ -73,8 +73,16 @@ def quiet_libraries(verbose: bool) -> None:
     # Quiet until ready: the ready line says what the first "serving index generation" would.
     logging.getLogger("newsdesk").setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:
+        # A library that sets its own logger's level (bm25s sets DEBUG when imported, so a
+        # watcher's build printed "Building index from IDs") still reaches only warnings out.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_ours_or_a_warning)
         warnings.filterwarnings("ignore")
         warnings.filterwarnings("default", module=r"newsdesk\b")
+
+
+def _ours_or_a_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] == "newsdesk"
 
 
 class _Server(uvicorn.Server):
