@@ -183,3 +183,20 @@ def test_the_models_files_say_what_the_loaded_model_is(real_embedder, backend):
     on_demand = embedder_on_demand(Settings(backend=backend))
     assert not on_demand.loaded
     assert (on_demand.identity, on_demand.max_tokens) == (real_embedder.identity, real_embedder.max_tokens)
+
+
+def test_serve_without_verbose_lets_through_our_lines_and_libraries_warnings_only():
+    # bm25s sets its own logger to DEBUG when imported: its lines must still not reach the
+    # terminal of a quiet `newsdesk serve` (a watcher's build printed "Building index from IDs").
+    import logging
+
+    from newsdesk.server.running import _ours_or_a_warning
+
+    def record(name: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, "message", None, None)
+
+    assert not _ours_or_a_warning(record("bm25s", logging.DEBUG))
+    assert not _ours_or_a_warning(record("faiss.loader", logging.INFO))
+    assert _ours_or_a_warning(record("bm25s", logging.WARNING))
+    assert _ours_or_a_warning(record("newsdesk.access", logging.INFO))
+    assert not _ours_or_a_warning(record("newsdeskish", logging.INFO))
