@@ -29,7 +29,7 @@ from newsdesk.index.errors import DamagedIndex, IndexError_
 from newsdesk.index.store import Generation, current_folder, current_name, last_build_failure, load_generation
 from newsdesk.index.vectors import VectorStore
 from newsdesk.query import Query
-from newsdesk.retrieval.filters import OutletCount, outlet_counts
+from newsdesk.retrieval.filters import OutletCount
 from newsdesk.retrieval.hybrid import RetrievalSettings, Retriever
 from newsdesk.settings import Settings
 
@@ -268,8 +268,11 @@ class Newsdesk:
     def sources(self) -> tuple[list[OutletCount], int]:
         """The outlets of the served articles (their URLs' domains) with article counts, most
         first, and how many articles have no URL: what a `sources` filter can name."""
-        generation = self.generation
-        return outlet_counts(generation) if generation else ([], 0)
+        retriever = self._retriever
+        if retriever is None:
+            return [], 0
+        outlets, without = retriever.facts.outlet_counts  # counted once per generation
+        return list(outlets), without
 
     def article(self, article_id: str) -> Article | None:
         generation = self.generation

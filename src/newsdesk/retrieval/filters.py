@@ -57,26 +57,11 @@ def matches(source: str, outlet: str) -> bool:
     return bool(name) and (name in labels or "the" + name in labels)
 
 
-def outlet_counts(generation: Generation) -> tuple[list[OutletCount], int]:
-    """The outlets with their article counts, most articles first, and how many articles have no
-    outlet (no URL)."""
-    counts: dict[str, int] = {}
-    without = 0
-    for article in generation.articles.values():
-        outlet = outlet_of(article.url)
-        if outlet is None:
-            without += 1
-        else:
-            counts[outlet] = counts.get(outlet, 0) + 1
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return [OutletCount(source, articles) for source, articles in ranked], without
-
-
 class ArticleFacts:
     """Each passage's article day and outlet, as arrays one filter is checked against at once.
 
-    Built on the first filtered search of a generation (unfiltered searches never pay for it)
-    and shared by every search of that generation.
+    Built on the first filtered search (or outlet count) of a generation (unfiltered searches
+    never pay for it) and shared by every search of that generation.
     """
 
     def __init__(self, generation: Generation, published: dict[str, date]):
@@ -100,6 +85,15 @@ class ArticleFacts:
         of_passage = np.fromiter((number[p.article_id] for p in self.generation.passages),
                                  dtype=np.int64, count=len(self.generation.passages))
         return days, outlet_numbers, list(outlets), of_passage
+
+    @functools.cached_property
+    def outlet_counts(self) -> tuple[list[OutletCount], int]:
+        """The outlets with their article counts, most articles first, and how many articles have
+        no outlet (no URL): counted once per generation from the outlet of each article."""
+        _, outlet_numbers, outlets, _ = self._arrays
+        counts = np.bincount(outlet_numbers[outlet_numbers >= 0], minlength=len(outlets))
+        ranked = sorted(zip(outlets, counts.tolist()), key=lambda item: (-item[1], item[0]))
+        return [OutletCount(source, articles) for source, articles in ranked], int((outlet_numbers < 0).sum())
 
     def outlet(self, article_id: str) -> str | None:
         article = self.generation.articles.get(article_id)
