@@ -108,6 +108,14 @@ def ask(page, question: str):
     return turn
 
 
+def post_form(page, question: str):
+    """Type the question and press the send button: the form post a page without JavaScript
+    makes (with JavaScript, the button asks as Enter does); returns the newest turn."""
+    page.get_by_label("Your question").fill(question)
+    page.get_by_role("button", name="Send the question").click()
+    return page.locator(".turn").last
+
+
 def test_treaty_answer_has_markers_that_open_the_highlighted_passage(open_page):
     from playwright.sync_api import expect
 
@@ -344,8 +352,7 @@ def test_without_javascript_the_form_posts_and_gets_an_answer_page(open_page):
     watched = open_page(javascript=False)
     page = watched.page
     page.goto("/")
-    page.get_by_label("Your question").fill(TREATY_QUESTION)
-    page.get_by_role("button", name="Send the question").click()
+    post_form(page, TREATY_QUESTION)
     expect(page.locator(".turn .question")).to_have_text(TREATY_QUESTION)
     expect(page.locator(".answer-text")).to_contain_text("passports")
     expect(page.locator(".card mark").first).to_contain_text("passports")
@@ -364,11 +371,9 @@ def test_without_javascript_the_conversation_carries_on_from_page_to_page(open_p
     expect(hint).to_have_text(re.compile("The arrow button sends the question"), use_inner_text=True)
     expect(hint).not_to_have_text(re.compile("Enter"), use_inner_text=True)
     expect(page.get_by_label("News up to")).to_have_value(date.today().isoformat())  # the server's day
-    page.get_by_label("Your question").fill(TREATY_QUESTION)
-    page.get_by_role("button", name="Send the question").click()
+    post_form(page, TREATY_QUESTION)
     expect(page.locator(".answer-text")).to_contain_text("passports")
-    page.get_by_label("Your question").fill("Who wants to change it?")
-    page.get_by_role("button", name="Send the question").click()
+    post_form(page, "Who wants to change it?")
     turns = page.locator(".turn")
     expect(turns).to_have_count(2)
     expect(turns.first.locator(".question")).to_have_text(TREATY_QUESTION)
@@ -474,12 +479,7 @@ def test_phone_width_keeps_each_marker_on_the_line_of_the_word_before_it(open_pa
     watched = open_page(width=360, height=780, javascript=javascript)
     page = watched.page
     page.goto("/")
-    if javascript:
-        turn = ask(page, TWO_MARKER_QUESTION)
-    else:
-        page.get_by_label("Your question").fill(TWO_MARKER_QUESTION)
-        page.get_by_role("button", name="Send the question").click()
-        turn = page.locator(".turn").last
+    turn = ask(page, TWO_MARKER_QUESTION) if javascript else post_form(page, TWO_MARKER_QUESTION)
     expect(turn.locator(".answer-text a.marker")).to_have_count(2)  # a real answer, two sentences
     assert _markers_off_their_line(page) == []
     page.set_viewport_size({"width": 360, "height": 780})
@@ -495,8 +495,7 @@ def test_cards_and_avatar_are_the_same_with_and_without_javascript(open_page):
         watched = open_page(javascript=javascript)
         page = watched.page
         page.goto("/")
-        page.get_by_label("Your question").fill(TWO_MARKER_QUESTION)
-        page.get_by_role("button", name="Send the question").click()
+        post_form(page, TWO_MARKER_QUESTION)
         expect(page.locator(".turn .answer:not(.streaming) .took")).to_be_visible(timeout=30_000)
         logo = page.locator(".top .brand-mark")  # one mark: the answer's avatar is the logo
         assert page.locator(".turn .avatar").inner_html() == logo.inner_html() != ""
@@ -574,8 +573,7 @@ def test_after_a_long_question_the_page_shows_the_answers_start(open_page, javas
     if javascript:
         ask(page, LONG_QUESTION)
     else:
-        page.get_by_label("Your question").fill(LONG_QUESTION)
-        page.get_by_role("button", name="Send the question").click()
+        post_form(page, LONG_QUESTION)
     expect(page.locator(".turn .answer-text")).to_contain_text("passports")
     question = page.locator(".turn .question").last
     assert question.bounding_box()["height"] > 780  # the question alone is taller than the screen
