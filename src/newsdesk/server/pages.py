@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Sequence
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from newsdesk.answers.extractive import Answer, Citation
 from newsdesk.articles import Article
 from newsdesk.articles.dates import parse_date
 from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
-from newsdesk.server.links import domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
+from newsdesk.server.links import article_view_link, domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
 
 _MARKER = re.compile(r"\[(\d+)\]")
 Span = tuple[int, int]
@@ -199,8 +199,7 @@ def source_groups(answer: Answer) -> tuple[list[Citation], list[Citation]]:
 
 def article_link(citation: Citation, sentence: str = "") -> str:
     """The article page with the passage marked; with the answer sentence that cites it, that too."""
-    link = (f"/articles/{quote(citation.article_id, safe='')}/view"
-            f"?start={citation.char_start}&end={citation.char_end}")
+    link = article_view_link(citation.article_id, citation.char_start, citation.char_end)
     span = _find(citation.text, sentence)
     if span:
         link += f"&sentence_start={citation.char_start + span[0]}&sentence_end={citation.char_start + span[1]}"
@@ -232,7 +231,7 @@ class ArticleSummary:
 
     @property
     def link(self) -> str:
-        return f"/articles/{quote(self.id, safe='')}/view"
+        return article_view_link(self.id)
 
 
 def latest_articles(articles: Iterable[Article], count: int = 4) -> list[ArticleSummary]:
