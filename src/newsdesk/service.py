@@ -230,7 +230,7 @@ class Newsdesk:
     def understand(self, question: str, history: History | None = None,
                    as_of: date | None = None) -> Understood:
         """Whether the question is a follow-up, and the query that retrieves for it."""
-        search = self._searches(self._serving(), 5, as_of, time.perf_counter())
+        search, _ = self._searches(self._serving(), 5, as_of, time.perf_counter())
         return conversation.understand(question, history, lambda query: search(query).confidence)
 
     def _find(self, query: Query) -> tuple[Retriever, Understood, Retrieved | Answer]:
@@ -238,15 +238,18 @@ class Newsdesk:
         started = time.perf_counter()
         retriever = self._serving().within(query.filters)
         question, k, as_of = query.question, query.k, query.as_of
-        search = self._searches(retriever, k, as_of, started)
+        search, searched = self._searches(retriever, k, as_of, started)
         understood = conversation.understand(question, query.history,
                                              lambda text: search(text).confidence)
         if understood.is_small_talk:
             return retriever, understood, small_talk_answer(understood.reply, retriever, started)
         if not understood.is_follow_up:
             return retriever, understood, search(question)
+        # A weak follow-up's written-out query was searched on its own already: embedded once.
+        alone = searched.get(understood.retrieval_query)
         retrieved = retrieve(question, retriever, k, self.settings.abstain_below,
-                             understood.retrieval_query, as_of, started)
+                             understood.retrieval_query, as_of, started,
+                             query_vector=alone.query_vector if alone else None)
         if retrieved.abstained and not search(question).abstained:
             # Read as a follow-up, the passages lacked the question's own words, but it is
             # covered as a new topic ("Which landmark is riddled with rust?").
@@ -255,7 +258,8 @@ class Newsdesk:
 
     def _searches(self, retriever: Retriever, k: int, as_of: date | None, started: float):
         """Searches of queries asked on their own, each made once a request: deciding whether a
-        question is a follow-up searches it alone, and that search is then its answer's."""
+        question is a follow-up searches it alone, and that search is then its answer's. Returns
+        the search and what it has searched so far (query: its Retrieved)."""
         done: dict[str, Retrieved] = {}
 
         def search(query: str) -> Retrieved:
@@ -263,7 +267,7 @@ class Newsdesk:
                 done[query] = retrieve(query, retriever, k, self.settings.abstain_below, None,
                                        as_of, started)
             return done[query]
-        return search
+        return search, done
 
     def sources(self) -> tuple[list[OutletCount], int]:
         """The outlets of the served articles (their URLs' domains) with article counts, most

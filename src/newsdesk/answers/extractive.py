@@ -243,13 +243,15 @@ class Retrieved:
 
 def retrieve(question: str, retriever: Retriever, k: int, abstain_below: float,
              retrieval_query: str | None = None, as_of: date | None = None,
-             started: float | None = None) -> Retrieved:
+             started: float | None = None, query_vector: np.ndarray | None = None) -> Retrieved:
     """Search for the question (or for retrieval_query, a follow-up written out), cite the hits,
     rank their sentences and judge whether they answer it (below abstain_below: they don't).
-    started: perf_counter() when the question arrived, if before this call."""
+    started: perf_counter() when the question arrived, if before this call; query_vector: the
+    query's embedding, where this request has it already."""
     started = time.perf_counter() if started is None else started
     query = retrieval_query or question
-    query_vector = retriever.embed_question(query)
+    if query_vector is None:
+        query_vector = retriever.embed_question(query)
     hits, margins = retriever.search_with_margins(query, k, query_vector=query_vector, as_of=as_of)
     citations = cite(hits, retriever.generation)
     terms = question_terms(question, query, retriever)
