@@ -28,7 +28,7 @@ from newsdesk.embeddings.base import Embedder
 from newsdesk.index.errors import DamagedIndex, IndexError_
 from newsdesk.index.store import Generation, current_folder, current_name, last_build_failure, load_generation
 from newsdesk.index.vectors import VectorStore
-from newsdesk.query import Query
+from newsdesk.query import DEFAULT_K, Query
 from newsdesk.retrieval.filters import OutletCount
 from newsdesk.retrieval.hybrid import RetrievalSettings, Retriever
 from newsdesk.settings import Settings
@@ -230,7 +230,7 @@ class Newsdesk:
     def understand(self, question: str, history: History | None = None,
                    as_of: date | None = None) -> Understood:
         """Whether the question is a follow-up, and the query that retrieves for it."""
-        search, _ = self._searches(self._serving(), 5, as_of, time.perf_counter())
+        search, _ = self._searches(self._serving(), DEFAULT_K, as_of, time.perf_counter())
         return conversation.understand(question, history, lambda query: search(query).confidence)
 
     def _find(self, query: Query) -> tuple[Retriever, Understood, Retrieved | Answer]:
