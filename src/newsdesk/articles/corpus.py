@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from newsdesk.articles.records import (
     MAX_ARTICLE_BYTES,
@@ -33,35 +33,42 @@ def read_corpus(path: Path, problems: list[InputProblem], notes: list[InputNote]
     """The corpus's articles; a bad line is reported and skipped, and the field names read in
     place of newsdesk's own (text from "body", say) are said once for the file, in notes."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        yield from read_corpus_lines(handle, path, problems, notes)
+
+
+def read_corpus_lines(handle: BinaryIO, path: Path, problems: list[InputProblem],
+                      notes: list[InputNote]) -> Iterator[Article]:
+    """read_corpus over an open binary handle (a file, or the ingest API's records in memory);
+    path names it in problems, notes and each article's source."""
     seen: set[str] = set()
     aliases: dict[str, list[str]] = {}  # "text" -> ["body"]: the other names this file's lines used
-    with opener(path, "rb") as handle:
-        try:
-            number = 0
-            for number, line in _corpus_lines(handle):
-                if line is None:
-                    problems.append(_line_problem(
-                        path, f"line too large for one article (limit {MAX_ARTICLE_BYTES:,} bytes)", number))
-                    continue
-                if not line.strip():
-                    continue
-                article = _article_from_line(line, path, number, problems, aliases)
-                if article is None:
-                    continue
-                if article.id in seen:
-                    problems.append(_line_problem(path, f"duplicate doc_id {article.id!r}", number))
-                    continue
-                seen.add(article.id)
-                yield article
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
-            problems.append(InputProblem(str(path), f"corpus cut short ({error})"))
-            return
-        finally:
-            if aliases:
-                notes.append(InputNote(str(path), ", ".join(
-                    f"{field} from {_listed(names, 'and')}" for field, names in aliases.items())))
-        if number == 0:
-            problems.append(InputProblem(str(path), "empty file"))
+    try:
+        number = 0
+        for number, line in _corpus_lines(handle):
+            if line is None:
+                problems.append(_line_problem(
+                    path, f"line too large for one article (limit {MAX_ARTICLE_BYTES:,} bytes)", number))
+                continue
+            if not line.strip():
+                continue
+            article = _article_from_line(line, path, number, problems, aliases)
+            if article is None:
+                continue
+            if article.id in seen:
+                problems.append(_line_problem(path, f"duplicate doc_id {article.id!r}", number))
+                continue
+            seen.add(article.id)
+            yield article
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        problems.append(InputProblem(str(path), f"corpus cut short ({error})"))
+        return
+    finally:
+        if aliases:
+            notes.append(InputNote(str(path), ", ".join(
+                f"{field} from {_listed(names, 'and')}" for field, names in aliases.items())))
+    if number == 0:
+        problems.append(InputProblem(str(path), "empty file"))
 
 
 def _corpus_lines(handle) -> Iterator[tuple[int, bytes | None]]:

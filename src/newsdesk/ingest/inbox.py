@@ -3,13 +3,13 @@ the same corpus reader every build uses, so what is acknowledged is exactly what
 
 from __future__ import annotations
 
+import io
 import json
-import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
 from newsdesk.articles import Article, InputNote, InputProblem
-from newsdesk.articles.corpus import read_corpus
+from newsdesk.articles.corpus import read_corpus_lines
 from newsdesk.ingest.saved import (
     INBOX,
     corpus_line,
@@ -60,14 +60,10 @@ class Inbox:
             raise Refused(["no articles in the body"])
         # ensure_ascii: a lone surrogate stays an escape, which the reader refuses by name
         lines = b"".join(json.dumps(record, ensure_ascii=True).encode() + b"\n" for record in records)
-        checking = self.folder / f".tmp-check-{uuid.uuid4().hex}"
         problems: list[InputProblem] = []
         notes: list[InputNote] = []  # field names other than newsdesk's own: fine here
-        try:
-            checking.write_bytes(lines)
-            articles = list(read_corpus(checking, problems, notes))
-        finally:
-            checking.unlink(missing_ok=True)
+        # in memory, named as a file of this inbox (owns() holds for the articles' source)
+        articles = list(read_corpus_lines(io.BytesIO(lines), self.folder / ".request", problems, notes))
         if problems:
             raise Refused([_described(problem, len(records)) for problem in problems])
         return articles
