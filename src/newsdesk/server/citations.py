@@ -3,8 +3,12 @@ a reader opens, the article's own http(s) URL or else this server's page for the
 
 from __future__ import annotations
 
+import re
+
 from newsdesk.answers.extractive import Citation
 from newsdesk.server.links import article_view_link, web_url
+
+MARKER = re.compile(r"\[(\d+)\]")  # an answer's [n], naming the citation numbered n
 
 
 class LinkedCitation(Citation):
@@ -22,3 +26,10 @@ def source_link(citation: Citation, base_url: str = "") -> str:
 
 def linked(citations: list[Citation], base_url: str = "") -> list[LinkedCitation]:
     return [LinkedCitation(**c.model_dump(), link=source_link(c, base_url)) for c in citations]
+
+
+def cited_in(text: str, citations: list[Citation]) -> list[Citation]:
+    """The citations whose [n] markers the text holds, in the order they first appear."""
+    by_number = {c.n: c for c in citations}
+    numbers = dict.fromkeys(int(n) for n in MARKER.findall(text))
+    return [by_number[n] for n in numbers if n in by_number]

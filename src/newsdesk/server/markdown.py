@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 
 from newsdesk.answers.extractive import Answer, Citation
-from newsdesk.server.citations import source_link
+from newsdesk.server.citations import MARKER, cited_in, source_link
 from newsdesk.server.links import without_bidi_controls
 from newsdesk.server.pages import published_label
 
 MEDIA_TYPE = "text/markdown; charset=utf-8"
-_MARKER = re.compile(r"\[(\d+)\]")
 # Characters Markdown would read as formatting in text copied from an article.
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _SPACES = re.compile(r"\s+")
@@ -24,20 +23,19 @@ _SPACES = re.compile(r"\s+")
 def answer_markdown(answer: Answer, base_url: str = "") -> str:
     """The answer's text with each [n] a link, its note, then its sources, one link a line."""
     by_number = {c.n: c for c in answer.citations}
-    parts, cited, last = [], [], 0
-    for marker in _MARKER.finditer(answer.answer):
+    parts, last = [], 0
+    for marker in MARKER.finditer(answer.answer):
         citation = by_number.get(int(marker.group(1)))
         if citation is None:
             continue
         parts.append(escaped(answer.answer[last:marker.start()]))
         parts.append(f"[\\[{citation.n}\\]]({_href(source_link(citation, base_url))})")
         last = marker.end()
-        if citation not in cited:
-            cited.append(citation)
     parts.append(escaped(answer.answer[last:]))
     blocks = ["".join(parts).strip()]
     if answer.note:
         blocks.append(f"*Note: {escaped(answer.note).strip()}*")
+    cited = cited_in(answer.answer, answer.citations)
     if answer.abstained or answer.small_talk:
         cited = []
     elif not cited:  # a written answer without markers still came from these

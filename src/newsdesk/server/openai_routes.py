@@ -13,7 +13,6 @@ Sources chunk carries the ones it lists), so a client can tie each sentence to i
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from datetime import date
@@ -28,14 +27,13 @@ from newsdesk.answers.extractive import Answer, Citation
 from newsdesk.answers.streaming import AnswerPiece, CitationsEvent, DoneEvent
 from newsdesk.index.errors import IndexError_
 from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Query, Turn, first_problem
-from newsdesk.server.citations import LinkedCitation, linked, source_link
+from newsdesk.server.citations import LinkedCitation, cited_in, linked, source_link
 from newsdesk.server.links import without_bidi_controls
 from newsdesk.server.security import StrictJSONRoute
 from newsdesk.service import Newsdesk
 
 MODEL_ID = "newsdesk"
 MAX_MESSAGES = 100
-_MARKER = re.compile(r"\[(\d+)\]")
 
 
 class TextPart(BaseModel):
@@ -197,13 +195,6 @@ def _invalid_messages(message: str) -> RequestValidationError:
 
 def reply_text(answer: Answer, base_url: str = "") -> str:
     return answer.answer + _tail(answer.note, answer.citations, base_url)
-
-
-def cited_in(text: str, citations: list[Citation]) -> list[Citation]:
-    """The citations whose [n] markers the text holds, in the order they first appear."""
-    by_number = {c.n: c for c in citations}
-    numbers = dict.fromkeys(int(n) for n in _MARKER.findall(text))
-    return [by_number[n] for n in numbers if n in by_number]
 
 
 def sources(citations: list[Citation], base_url: str = "") -> str:

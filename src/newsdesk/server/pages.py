@@ -18,9 +18,9 @@ from newsdesk.answers.extractive import Answer, Citation
 from newsdesk.articles import Article
 from newsdesk.articles.dates import parse_date
 from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
+from newsdesk.server.citations import MARKER
 from newsdesk.server.links import article_view_link, domain_of, web_url  # noqa: F401 (the templates and tests use them from here)
 
-_MARKER = re.compile(r"\[(\d+)\]")
 Span = tuple[int, int]
 
 
@@ -147,7 +147,7 @@ def answer_parts(answer: Answer) -> list[AnswerPart]:
     A marker's sentence is the text since the previous group of markers ("[1] [2]" is a group).
     """
     parts, position, sentence = [], 0, ""
-    for match in _MARKER.finditer(answer.answer):
+    for match in MARKER.finditer(answer.answer):
         n = int(match.group(1))
         if not 1 <= n <= len(answer.citations):
             continue
