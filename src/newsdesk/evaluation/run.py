@@ -202,14 +202,12 @@ def index_corpus(corpus: Path, embeddings: Path, embedder=None, progress: bool =
 NEWSDESK_RECIPES = ("newsdesk", "newsdesk-undated")
 
 
-def run_newsdesk(corpus: Path, questions: Sequence[EvalQuestion], embeddings: Path,
-                 k: int = 10, embedder=None, progress: bool = False, use_dates: bool = True) -> Report:
+def newsdesk_over(corpus: Path, embeddings: Path, embedder=None, progress: bool = False):
+    """A Newsdesk answering from the corpus's evaluation index, brought up to date first."""
     from newsdesk.service import Newsdesk
 
     settings, embedder, _ = index_corpus(corpus, embeddings, embedder, progress)
-    desk = Newsdesk(settings, embedder)
-    name = "newsdesk" if use_dates else "newsdesk-undated"
-    return evaluate(name, questions, newsdesk_asker(desk, k, use_dates))
+    return Newsdesk(settings, embedder)
 
 
 # ---------------------------------------------------------------- reporting
@@ -271,11 +269,12 @@ def run_recipes(corpus: Path, questions_path: Path, recipes: Sequence[str], k: i
     if off_corpus_questions:
         questions = off_corpus(questions)
     embeddings = embeddings or default_embeddings_folder(corpus)
-    reports, chunks = [], None
+    reports, chunks, desk = [], None, None
     for recipe in dict.fromkeys(recipes):  # each once, in the order given
         if recipe in NEWSDESK_RECIPES:
-            reports.append(run_newsdesk(corpus, questions, embeddings, k=k, progress=progress,
-                                        use_dates=recipe == "newsdesk"))
+            # Both newsdesk recipes ask the same desk: one index check, one model load.
+            desk = desk or newsdesk_over(corpus, embeddings, progress=progress)
+            reports.append(evaluate(recipe, questions, newsdesk_asker(desk, k, recipe == "newsdesk")))
             continue
         if chunks is None:
             from newsdesk.embeddings import load_embedder
