@@ -34,6 +34,7 @@ SAFETY_HEADERS = {
     "referrer-policy": "no-referrer",
     "content-security-policy": CONTENT_SECURITY_POLICY,
 }
+_SAFETY_HEADER_BYTES = tuple((name.encode(), value.encode()) for name, value in SAFETY_HEADERS.items())
 # With a token set these stay open: a load balancer's health check, the stylesheet and icons,
 # and the API's description (no data in any of them).
 OPEN_PATHS = ("/health", "/openapi.json")
@@ -311,8 +312,7 @@ def _with_safety_headers(send):
     async def send_with_headers(message):
         if message["type"] == "http.response.start":
             present = {name.lower() for name, _ in message.get("headers", [])}
-            extra = [(name.encode(), value.encode()) for name, value in SAFETY_HEADERS.items()
-                     if name.encode() not in present]
+            extra = [(name, value) for name, value in _SAFETY_HEADER_BYTES if name not in present]
             message = {**message, "headers": [*message.get("headers", []), *extra]}
         await send(message)
     return send_with_headers
