@@ -23,6 +23,7 @@ import numpy as np
 
 from newsdesk.articles import Article
 from newsdesk.embeddings.base import Embedder
+from newsdesk.embeddings.progress import Progress
 from newsdesk.index.build import BuildReport, ChunkAndEmbed, build_index
 from newsdesk.index.errors import IndexError_
 from newsdesk.passages import Chunker, ChunkerSettings, Passage
@@ -118,16 +119,16 @@ class RayChunkAndEmbed:
             ChunkAndEmbedWorker, fn_constructor_args=(spec,), batch_size=ARTICLES_PER_BATCH,
             batch_format="numpy", num_cpus=cpus_per_worker,
             compute=ray.data.ActorPoolStrategy(size=min(self.workers, _blocks(len(items)))))
-        bar = _progress_bar(len(articles), self.progress)
         rows: dict[str, list[tuple[int, int, int, np.ndarray]]] = {}
-        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-            before = len(rows)
-            for article_id, n, start, end, vector in zip(batch["article_id"], batch["n"],
-                                                          batch["char_start"], batch["char_end"],
-                                                          batch["vector"]):
-                rows.setdefault(str(article_id), []).append((int(n), int(start), int(end), vector))
-            bar(len(rows) - before)
-        bar(None)
+        with Progress(len(articles), "articles", "Indexing on Ray", also="passages",
+                      enabled=self.progress) as bar:
+            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                before = len(rows)
+                for article_id, n, start, end, vector in zip(batch["article_id"], batch["n"],
+                                                              batch["char_start"], batch["char_end"],
+                                                              batch["vector"]):
+                    rows.setdefault(str(article_id), []).append((int(n), int(start), int(end), vector))
+                bar.advance(len(rows) - before, also=len(batch["n"]))
         return rows
 
 
@@ -150,15 +151,6 @@ def _passages_and_vectors(articles: list[Article], rows, dimension: int):
     return passages, np.ascontiguousarray(matrix, dtype=np.float32)
 
 
-def _progress_bar(total: int, enabled: bool) -> Callable[[int | None], None]:
-    if not enabled:
-        return lambda _: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="article", desc="embedding on ray")
-    return lambda step: bar.close() if step is None else bar.update(step)
-
-
 def _import_ray():
     try:
         import ray
@@ -170,7 +162,7 @@ def _import_ray():
 
 
 def _quiet_ray_data(ray) -> None:
-    """One progress bar of our own, counted in articles, instead of Ray Data's per-operator ones."""
+    """One progress bar of our own (embeddings.progress), counted in articles, instead of Ray Data's per-operator ones."""
     ray.data.DataContext.get_current().enable_progress_bars = False
     ray.util.debug.log_once("ray_data_progress_manager_disabled")  # ...without a warning about it
     for handler in logging.getLogger("ray.data").handlers:
