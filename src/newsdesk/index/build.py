@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from newsdesk.articles import Article, InputProblem, read_articles
+from newsdesk.articles import Article, InputProblem, ReadResult, read_articles
 from newsdesk.embeddings.base import Embedder
 from newsdesk.embeddings.progress import Progress
 from newsdesk.index import store
@@ -112,20 +112,16 @@ def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progr
         try:  # nothing to write, so the generation served stays: it must load whole
             store.load_generation(root)
         except DamagedIndex as error:
-            report = BuildReport(problems=read.problems, files_skipped=read.files_skipped,
-                                 rebuilt_reason=f"the previous index could not be read: {error.problem}")
             previous = None
-            plan = _plan(read.articles, previous, report)
+            report, plan = _full_rebuild(read, f"the previous index could not be read: {error.problem}")
         else:
             report.passages_total = len(previous.passage_rows)
             return report
     if previous is not None and not all(p.reuse for p in plan) and embedder.dimension != previous.dimension:
         # The same identity with another width (only the loaded model knows it): rows of the
         # two cannot share one index.
-        report = BuildReport(problems=read.problems, files_skipped=read.files_skipped,
-                             rebuilt_reason="dimension changed")
         previous = None
-        plan = _plan(read.articles, previous, report)
+        report, plan = _full_rebuild(read, "dimension changed")
     # A removal alone embeds nothing: the previous width, and the model stays unloaded.
     dimension = previous.dimension if previous is not None else embedder.dimension
     _refuse_if_short_of_space(root, plan, previous, dimension, settings.index_type)
@@ -139,6 +135,13 @@ def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progr
     report.passages_total = len(passages)
     store.prune_generations(root)
     return report
+
+
+def _full_rebuild(read: ReadResult, reason: str) -> tuple[BuildReport, list[_PlannedArticle]]:
+    """A fresh report and plan, every article new: the previous generation is not reused."""
+    report = BuildReport(problems=read.problems, files_skipped=read.files_skipped,
+                         rebuilt_reason=reason)
+    return report, _plan(read.articles, None, report)
 
 
 @dataclass
