@@ -31,6 +31,11 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def _idf(documents, frequency):
+    """BM25 idf (Lucene's, as bm25s) of a term in `frequency` of `documents` passages."""
+    return np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     import bm25s
 
@@ -95,7 +100,7 @@ class TermCounts:
         lengths = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)
         average = lengths.mean() if len(lengths) and lengths.mean() > 0 else 1.0
         frequency = np.bincount(counts.indices, minlength=counts.shape[1])
-        idf = np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+        idf = _idf(documents, frequency)
         row_lengths = np.repeat(lengths, np.diff(counts.indptr))
         tf = counts.data.astype(np.float64)
         weights = idf[counts.indices] * tf / (tf + K1 * (1 - B + B * row_lengths / average))
@@ -163,7 +168,7 @@ class LexicalIndex:
         """The (stemmed) term's BM25 idf, as bm25s's Lucene formula weighs it."""
         documents = max(1, self.documents)
         frequency = self.document_frequency(term)
-        return float(np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5)))
+        return float(_idf(documents, frequency))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for the query (zeros when no query word is indexed)."""
