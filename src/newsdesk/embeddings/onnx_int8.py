@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from newsdesk.embeddings.base import model_identity, tokenizer_offsets
-from newsdesk.embeddings.progress import Progress
+from newsdesk.embeddings.progress import embed_longest_first
 
 BACKEND = "onnx-int8"
 OPSET = 17
@@ -67,16 +67,8 @@ class OnnxInt8Embedder:
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        texts = list(texts)
         # Longest first in batches of similar length, as sentence-transformers does: less padding.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        with Progress(len(texts), "passages", "Embedding", enabled=progress) as bar:
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start:start + self.batch_size]
-                vectors[rows] = self._embed_batch([texts[i] for i in rows])
-                bar.advance(len(rows))
-        return vectors
+        return embed_longest_first(texts, self.dimension, self.batch_size, self._embed_batch, progress)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         with self._lock:  # a fast tokenizer that pads and truncates is not safe across threads

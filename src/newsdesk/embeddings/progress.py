@@ -4,7 +4,9 @@ articles · 1,432 passages · 9.8 articles/s · about 20 s left` (tqdm underneat
 from __future__ import annotations
 
 import sys
+from typing import Callable, Sequence
 
+import numpy as np
 from tqdm import tqdm
 
 SHOW_AFTER_SECONDS = 2.0  # a build done sooner draws no bar at all
@@ -43,6 +45,21 @@ class Progress(tqdm):
         else:
             facts["left"] = "estimating the time left"
         return facts
+
+
+def embed_longest_first(texts: Sequence[str], dimension: int, step: int,
+                        encode: Callable[[list[str]], np.ndarray], progress: bool) -> np.ndarray:
+    """One row per text, encoded `step` texts a call, longest first (texts of a like length
+    batch with less padding), under a bar counting passages when progress."""
+    texts = list(texts)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    vectors = np.empty((len(texts), dimension), dtype=np.float32)
+    with Progress(len(texts), "passages", "Embedding", enabled=progress) as bar:
+        for start in range(0, len(order), step):
+            rows = order[start:start + step]
+            vectors[rows] = encode([texts[i] for i in rows])
+            bar.advance(len(rows))
+    return vectors
 
 
 def duration(seconds: float) -> str:

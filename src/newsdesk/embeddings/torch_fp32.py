@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from newsdesk.embeddings.base import model_identity, tokenizer_offsets
-from newsdesk.embeddings.progress import Progress
+from newsdesk.embeddings.progress import embed_longest_first
 
 
 class SentenceTransformerEmbedder:
@@ -49,16 +49,7 @@ class SentenceTransformerEmbedder:
             return self._encode(list(texts))
         # Our own bar (passages, rate, time left) instead of sentence-transformers' "Batches":
         # longest first, a few batches a call, as encode itself would batch them.
-        texts = list(texts)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        step = 8 * self.batch_size
-        with Progress(len(texts), "passages", "Embedding") as bar:
-            for start in range(0, len(order), step):
-                rows = order[start:start + step]
-                vectors[rows] = self._encode([texts[i] for i in rows])
-                bar.advance(len(rows))
-        return vectors
+        return embed_longest_first(texts, self.dimension, 8 * self.batch_size, self._encode, progress=True)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
