@@ -162,7 +162,8 @@ def _import_ray():
 
 
 def _quiet_ray_data(ray) -> None:
-    """One progress bar of our own (embeddings.progress), counted in articles, instead of Ray Data's per-operator ones."""
+    """One progress bar of our own (embeddings.progress), counted in articles, instead of Ray
+    Data's per-operator ones."""
     ray.data.DataContext.get_current().enable_progress_bars = False
     ray.util.debug.log_once("ray_data_progress_manager_disabled")  # ...without a warning about it
     for handler in logging.getLogger("ray.data").handlers:
