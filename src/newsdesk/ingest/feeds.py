@@ -69,8 +69,10 @@ class Feeds:
         report = FeedsReport()
         state = self._state()
         for url in self.urls:
-            state[url] = self._poll_one(url, state.get(url, {}), report)
-            write_durably(self.folder / STATE, json.dumps(state, indent=1).encode())
+            remembered = state.get(url, {})
+            state[url] = self._poll_one(url, remembered, report)
+            if state[url] != remembered:  # a 304 or a failure changes nothing: no write, no fsync
+                write_durably(self.folder / STATE, json.dumps(state, indent=1).encode())
         return report
 
     def _poll_one(self, url: str, remembered: dict, report: FeedsReport) -> dict:
