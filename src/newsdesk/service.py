@@ -169,6 +169,12 @@ class Newsdesk:
     def generation(self) -> Generation | None:
         return self._retriever.generation if self._retriever else None
 
+    @property
+    def generation_name(self) -> str | None:
+        """The name of the generation served (logs, replies, metrics), None while none is."""
+        generation = self.generation
+        return generation.name if generation else None
+
     # -- the questions people ask
 
     def ask(self, query: Query | str, k: int | None = None, as_of: date | None = None,

@@ -96,7 +96,7 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
                        hosts=served_hosts(settings.host, settings.allowed_hosts))
     # Outside the safety layer, so refused requests (401, 413) are logged and counted too.
     metrics = ServerMetrics(desk)
-    app.add_middleware(RequestLog, generation=lambda: desk.generation.name if desk.generation else None,
+    app.add_middleware(RequestLog, generation=lambda: desk.generation_name,
                        log_questions=settings.log_questions, observers=[metrics.observe])
     app.include_router(metrics.router())  # /metrics: behind the token like the rest
     mcp_server.mount(app, desk, settings.public_url)  # /mcp, the streamable-HTTP transport

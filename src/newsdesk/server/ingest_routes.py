@@ -172,7 +172,7 @@ class Keeping:
             deadline = time.monotonic() + WAIT_LONGEST
             while not served() and time.monotonic() < deadline:
                 time.sleep(WAIT_STEP)
-        generation = self.desk.generation.name if self.desk.generation else None
+        generation = self.desk.generation_name
         if served():
             return 200, IngestOut(articles=ids, served=True, generation=generation, answerable="now")
         if self.watcher is None:

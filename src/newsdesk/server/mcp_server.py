@@ -109,7 +109,7 @@ def mcp_server(desk: Newsdesk, public_url: str = "") -> NewsdeskMCP:
         passages = _library(lambda: desk.search(Query(
             question=query, k=k, published_after=published_after, published_before=published_before,
             sources=sources)))
-        return Found(passages=linked(passages, public_url), generation=_generation(desk))
+        return Found(passages=linked(passages, public_url), generation=desk.generation_name)
 
     @server.tool(description="Ask a question of the news articles: a short answer whose [n] markers "
                  "cite the passages in `citations`, or abstained=true when the articles do not cover it.")
@@ -164,11 +164,6 @@ def _library(call):
         raise ToolError(f"{where or 'query'}: {message}") from None
     except IndexError_ as error:
         raise ToolError(str(error)) from None
-
-
-def _generation(desk: Newsdesk) -> str | None:
-    generation = desk.generation
-    return generation.name if generation else None
 
 
 def mount(app, desk: Newsdesk, public_url: str = "", path: str = "/mcp") -> None:
