@@ -68,13 +68,11 @@ class Inbox:
             raise Refused([_described(problem, len(records)) for problem in problems])
         return articles
 
-    def accept(self, records: Iterable[Any]) -> list[Article]:
-        """Save the records' articles, each durably; when this returns they survive a crash.
+    def save(self, articles: Iterable[Article]) -> None:
+        """Save articles read by read(), each durably; when this returns they survive a crash.
         An article already here under the same id is replaced (a correction)."""
-        articles = self.read(records)
         for article in articles:
             write_durably(self.path_for(article.id), corpus_line(article))
-        return articles
 
     def remove(self, article_id: str) -> bool:
         """Delete the article's file durably; False when the inbox does not hold it."""

@@ -122,9 +122,9 @@ class Keeping:
         if taken:
             raise HTTPException(409, "already in the seeds outside the inbox, so the files there "
                                 f"keep them: {', '.join(map(repr, taken[:10]))}; change those files instead")
-        saved = inbox.accept(records)  # durable: the 2xx below is sent only after this returns
-        self._changed([inbox.path_for(a.id) for a in saved])
-        return self._reply([a.id for a in saved], lambda: all(self._served(a) for a in saved), wait)
+        inbox.save(articles)  # durable: the 2xx below is sent only after this returns
+        self._changed([inbox.path_for(a.id) for a in articles])
+        return self._reply([a.id for a in articles], lambda: all(self._served(a) for a in articles), wait)
 
     def remove(self, article_id: str, wait: bool) -> tuple[int, IngestOut]:
         inbox = self.inbox()
