@@ -78,3 +78,13 @@ def test_the_export_is_cached_per_model(onnx_embedder):
     assert exported_model(Settings().resolved_model_path, onnx_embedder.identity) == path
     assert path.stat().st_mtime_ns == modified
     assert onnx_embedder.identity.replace(":", "-") in str(path)
+
+
+def test_auto_gives_a_new_index_the_int8_model(settings, onnx_embedder, monkeypatch):
+    from newsdesk.embeddings import choice, embedder_on_demand
+
+    monkeypatch.setattr(choice, "cuda_available", lambda: False)
+    assert choice.onnx_problem(settings.resolved_model_path) is None  # the real export check
+    on_demand = embedder_on_demand(settings)
+    assert (on_demand.backend, on_demand.identity) == ("onnx-int8", onnx_embedder.identity)
+    assert not on_demand.loaded
