@@ -67,7 +67,10 @@ def auto_backend(model_path: str, existing: str | None) -> str:
         onnx = onnx_problem(model_path)
         chosen = ONNX_INT8 if onnx is None else TORCH
         if onnx is not None and existing is None:
-            log.info("embedding with torch: the int8 ONNX backend is unavailable (%s)", onnx)
+            # A warning, not an error: the index is built, only slower (`newsdesk index` shows
+            # warnings and up).
+            log.warning("embedding with torch: the faster int8 ONNX backend is unavailable (%s; "
+                        "pip install 'newsdesk[onnx]')", onnx)
     if existing is not None:
         log.warning("the index was made with %s, which cannot run here (%s): %s re-embeds it "
                     "whole", existing, problem, chosen)
