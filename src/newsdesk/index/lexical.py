@@ -346,9 +346,9 @@ class Lexical:
                 rows, counts = segment.postings(term)
                 if len(rows):
                     rows = rows.astype(np.intp)  # numpy indexes with intp: convert once, not twice
+                    norm = np.take(norms, segment.lengths[rows])  # take: a third faster than []
                     # add.at is numpy's fastest scatter-add (twice as fast as `own[rows] += ...`)
-                    np.add.at(scores[start:start + segment.passages], rows,
-                              _saturated(counts, norms[segment.lengths[rows]], weight))
+                    np.add.at(scores[start:start + segment.passages], rows, _saturated(counts, norm, weight))
         if self.dead is not None:
             scores[self.dead] = 0
         return scores
@@ -362,11 +362,11 @@ def _length_norms(segment: SegmentTerms, average_length: float) -> np.ndarray:
     return (K1 * (1 - B + B * np.arange(longest + 1) / average_length)).astype(np.float32)
 
 
-def _saturated(counts: np.ndarray, norms: np.ndarray, weight: np.float32) -> np.ndarray:
-    """weight · tf / (tf + norm) in float32, in place in the arrays it makes (postings of common
-    terms are a million long: each pass over them counts)."""
+def _saturated(counts: np.ndarray, norm: np.ndarray, weight: np.float32) -> np.ndarray:
+    """weight · tf / (tf + norm) in float32, reusing `norm` and the array it makes (a common
+    term's postings are a million long at 1.25M passages: each pass over them counts)."""
     tf = counts.astype(np.float32)
-    np.add(norms, tf, out=norms)
-    np.divide(tf, norms, out=tf)
+    np.add(norm, tf, out=norm)
+    np.divide(tf, norm, out=tf)
     tf *= weight
     return tf
