@@ -15,6 +15,7 @@ the pairs that pass are joined into groups (connected components, i.e. union-fin
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -118,17 +119,22 @@ class StoryGroups:
         """The groups among the live articles' sketches (all of them when live_ids is None); an id
         sketched in several segments counts as its last one. Copies are ordered by publication
         date, undated ones last, then by id."""
-        ids = np.array([a for s in sketches for a in s.ids], dtype=str)
-        if not len(ids):
-            return cls.empty()
-        signatures = np.concatenate([s.signatures for s in sketches])
-        last = len(ids) - 1 - np.unique(ids[::-1], return_index=True)[1]
-        keep = np.zeros(len(ids), dtype=bool)
-        keep[last] = True
-        keep &= ~(signatures == _EMPTY).all(axis=1)
+        # A dict, not numpy's string sorts: ten times faster for 100,000 ids.
+        row_of = dict(zip((a for s in sketches for a in s.ids), itertools.count()))  # the last wins
         if live_ids is not None:
-            keep &= np.isin(ids, np.array(list(live_ids), dtype=str))
-        ids, signatures = ids[keep], signatures[keep]
+            row_of = {a: row for a, row in row_of.items() if a in live_ids}
+        if not row_of:
+            return cls.empty()
+        rows = np.fromiter(row_of.values(), dtype=np.int64, count=len(row_of))
+        signatures = np.concatenate([s.signatures for s in sketches])
+        if len(rows) < len(signatures):  # some ids deleted or sketched again: copy the rest only
+            signatures = signatures[rows]
+        # No body: every value is the empty one; any shingle makes both first values smaller
+        # but with odds of 2^-64, so two columns tell it without reading all NUM_PERM.
+        bodied = ~(signatures[:, :2] == _EMPTY).all(axis=1)
+        ids = np.array(list(row_of), dtype=object)
+        if not bodied.all():
+            ids, signatures = ids[bodied], signatures[bodied]
         first, second = similar_pairs(signatures)
         if not len(first):
             return cls.empty()
@@ -167,17 +173,27 @@ def similar_pairs(signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows (first < second) whose estimated Jaccard is at least THRESHOLD, among the candidate
     pairs that agree on a whole band."""
     count = len(signatures)
+    article_bits = max(int(count - 1).bit_length(), 1)
     # Each band's ROWS uint32 values as two uint64 words, mixed into one key with its band
-    # number; a collision of keys only adds a candidate, which the check then rejects.
+    # number, the article's row in the low bits: one plain sort (much faster than an argsort)
+    # brings each band value's articles together. A collision of the remaining 64 - article_bits
+    # bits only adds a candidate, which the check then rejects.
     words = np.ascontiguousarray(signatures).view(np.uint64).reshape(count, BANDS, ROWS // 2)
     with np.errstate(over="ignore"):
         keys = (words[:, :, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ words[:, :, 1]
-        keys = (keys + np.arange(BANDS, dtype=np.uint64) * np.uint64(0xBF58476D1CE4E5B9)).ravel()
-    order = np.argsort(keys, kind="stable")
-    sorted_keys, article = keys[order], (order // BANDS).astype(np.int64)
+        keys += np.arange(BANDS, dtype=np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+    keys = (keys >> np.uint64(article_bits) << np.uint64(article_bits)) | np.arange(
+        count, dtype=np.uint64)[:, None]
+    keys = np.sort(keys.ravel())
+    band_value, article = keys >> np.uint64(article_bits), (keys & np.uint64((1 << article_bits) - 1)).astype(np.int64)
     firsts, seconds = [], []
+    # Positions whose band value recurs `distance` places on: a subset of those it recurs at
+    # distance - 1 (the keys are sorted), so each step looks only at the survivors.
+    same = np.flatnonzero(band_value[1:] == band_value[:-1])
     for distance in range(1, MAX_NEIGHBOURS + 1):
-        same = np.flatnonzero(sorted_keys[distance:] == sorted_keys[:-distance])
+        if distance > 1:
+            same = same[same + distance < len(keys)]
+            same = same[band_value[same] == band_value[same + distance]]
         if not len(same):
             break
         firsts.append(article[same])
