@@ -1,11 +1,15 @@
 """One citation per story: a story's copies (index/duplicates.py) share one slot of the top k.
 
-Of a story's articles among a search's candidates, only the earliest published keeps its
-passages (the original, not the re-publication, is what a reader should be sent to); the other
-copies' passages leave the candidates before the top k are cut, so their slots go to other
-stories, and the cited hit names the other copies' outlets ("also in"). The earliest copy's
-passages keep their own scores: copies are near-identical text, so they score alike, and a
-score borrowed from another article's passage would rank a passage on text it does not hold.
+Of a story's articles among a search's candidates, only one keeps its passages: the one whose
+best passage scores highest, and of copies that score alike (identical wire copy) the earliest
+published, the original a reader should be sent to. The other copies' passages leave the
+candidates before the top k are cut, so their slots go to other stories, and the cited hit names
+the other copies' outlets ("also in").
+
+Not simply the earliest: a "copy" can be an update that keeps the first version's background
+but reports newer news (the DART mission previewed, then its crash), and the question's date
+(the recency prior) already says which version it asks about. On RealTimeQA dev, citing the
+earliest copy always lost two questions' gold articles that way (docs/duplicates.md).
 """
 
 from __future__ import annotations
@@ -16,20 +20,21 @@ from newsdesk.retrieval.filters import outlet_of
 
 
 def one_per_story(fused: dict[int, float], generation: Generation) -> dict[int, float]:
-    """The candidates (passage row -> score) without those of articles whose story has an
-    earlier copy among the candidates."""
+    """The candidates (passage row -> score) with, of each story, the passages of the copy it is
+    cited from only."""
     stories, passages = generation.stories, generation.passages
     if not len(stories):
         return fused
-    cited: dict[str, str] = {}  # story -> the earliest of its articles among the candidates
-    for row in fused:
+    best: dict[str, dict[str, float]] = {}  # story -> its articles among the candidates -> best score
+    for row, score in fused.items():
         article_id = passages.article_id(row)
         story = stories.story_of(article_id)
         if story is not None:
-            held = cited.get(story)
-            cited[story] = article_id if held is None else _earlier(stories, story, held, article_id)
-    if not cited:
+            scores = best.setdefault(story, {})
+            scores[article_id] = max(score, scores.get(article_id, score))
+    if not best:
         return fused
+    cited = {story: _cited(stories, story, scores) for story, scores in best.items()}
     kept = {}
     for row, score in fused.items():
         article_id = passages.article_id(row)
@@ -48,6 +53,7 @@ def also_in(article_id: str, generation: Generation) -> tuple[str, ...]:
     return tuple(dict.fromkeys(o for o in outlets if o is not None and o != own))
 
 
-def _earlier(stories: StoryGroups, story: str, first: str, second: str) -> str:
+def _cited(stories: StoryGroups, story: str, scores: dict[str, float]) -> str:
+    """The best-scoring copy; of copies that tie, the earliest."""
     order = (story, *stories.copies(story))
-    return first if order.index(first) <= order.index(second) else second
+    return max(scores, key=lambda article_id: (scores[article_id], -order.index(article_id)))
