@@ -48,6 +48,9 @@ def test_an_ivf_store_keeps_its_codec_through_a_round_trip(tmp_path, monkeypatch
     rows = np.arange(0, SQ8_ROWS, 600)
     assert np.mean([store.search(vectors[row], 1)[0][0] == row for row in rows]) >= 0.95
     assert np.abs(store.reconstruct(rows) - vectors[rows]).max() < 0.02  # the direct map is kept
+    few = VectorStore.like(VectorStore.read(tmp_path / "ivf.faiss"), vectors[:100])  # no k-means
+    assert (few.kind, few.codec, len(few)) == ("ivf", "sq8", 100)
+    assert np.abs(few.reconstruct(np.arange(100)) - vectors[:100]).max() < 0.02
 
 
 @pytest.mark.parametrize("codec, recall", [("fp16", 0.99), ("sq8", 0.95)])
@@ -89,6 +92,13 @@ def test_a_store_built_like_a_trained_one_reuses_its_training():
     store = VectorStore.like(trained, new)
     assert (store.codec, len(store), len(trained)) == ("sq8", 50, SQ8_ROWS)  # build() would keep fp16
     assert [store.search(v, 1)[0][0] for v in new] == list(range(50))
+
+
+def test_a_mapped_store_cannot_lend_its_training(tmp_path):
+    VectorStore.build(unit_vectors(SQ8_ROWS), "flat", "sq8").write(tmp_path / "index.faiss")
+    with pytest.raises(IndexError_, match="read it without mmap"):
+        VectorStore.like(VectorStore.read(tmp_path / "index.faiss", mmap=True), unit_vectors(5))
+    assert VectorStore.like(VectorStore.read(tmp_path / "index.faiss"), unit_vectors(5)).codec == "sq8"
 
 
 def test_an_unknown_codec_is_refused_with_the_codecs_there_are():

@@ -51,8 +51,9 @@ class UnknownCodec(IndexError_):
 class VectorStore:
     """Passage vectors by row, searched by inner product (cosine, for unit vectors)."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, mapped: bool = False):
         self._engine = engine  # a faiss.Index; nothing outside this file touches it
+        self._mapped = mapped  # its codes are the file's read-only pages (read with mmap)
 
     @classmethod
     def build(cls, vectors: np.ndarray, index_type: str = "flat", codec: str = "fp32") -> "VectorStore":
@@ -97,8 +98,11 @@ class VectorStore:
         quantiser ranges instead of training again (a merge of segments of one model).
 
         A vector beyond a reused SQ8 range is clipped to it, so reuse suits vectors of the model
-        that trained it; trained must have been read without mmap.
+        that trained it. trained must have been read without mmap: faiss cannot empty a copy of
+        mapped codes.
         """
+        if trained._mapped:
+            raise IndexError_("a store read with mmap cannot lend its training: read it without mmap")
         index = _faiss().clone_index(trained._engine)
         index.reset()
         return cls._filled(index, vectors)
@@ -121,7 +125,7 @@ class VectorStore:
         """
         faiss = _faiss()
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        return cls(faiss.read_index(str(path), flags))
+        return cls(faiss.read_index(str(path), flags), mapped=mmap)
 
     def write(self, path: Path) -> None:
         _faiss().write_index(self._engine, str(path))
