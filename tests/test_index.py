@@ -60,10 +60,10 @@ def test_incremental_index_equals_a_clean_build(settings, seeds, tmp_path, fake_
     clean = settings.with_(embeddings=tmp_path / "clean")
     build_index(clean, fake_embedder)
     a, b = load_generation(settings.embeddings), load_generation(clean.embeddings)
-    assert [p.passage_id for p in a.passages] == [p.passage_id for p in b.passages]
-    assert [p.text for p in a.passages] == [p.text for p in b.passages]
-    strip = lambda m: {k: v for k, v in m.items() if k not in ("built_at", "generation")}
-    assert strip(a.manifest) == strip(b.manifest)
+    assert _live_passages(a) == _live_passages(b)  # rows are in segment order: compared by id
+    same = ("format", "model", "chunker", "index_type", "counts")
+    assert {k: a.manifest[k] for k in same} == {k: b.manifest[k] for k in same}
+    assert [s["name"] for s in a.manifest["segments"]] == ["gen-000001", "gen-000002"]
 
 
 def test_changing_a_chunker_setting_or_model_rebuilds_everything(settings, fake_embedder):
@@ -108,7 +108,6 @@ def test_an_incremental_build_scores_words_as_a_full_build_does(settings, seeds,
     add_article(seeds, "second", "Second story", "A new bridge opened in Leeds today. Calais too.")
     add_article(seeds, "third", "Third story", "Ferries from Calais were cancelled by the strike.")
     build_index(settings, fake_embedder)
-    (seeds / "third.txt").unlink()
     tokenised = []
     real_tokenize = lexical.tokenize
     monkeypatch.setattr(lexical, "tokenize", lambda texts: tokenised.extend(texts) or real_tokenize(texts))
@@ -119,9 +118,11 @@ def test_an_incremental_build_scores_words_as_a_full_build_does(settings, seeds,
     full = Settings(seeds=settings.seeds, embeddings=tmp_path / "full")
     build_index(full, fake_embedder)
     incremental, rebuilt = (load_generation(s.embeddings) for s in (settings, full))
-    assert [p.passage_id for p in incremental.passages] == [p.passage_id for p in rebuilt.passages]
+    assert len(incremental.segments) == 3 and len(rebuilt.segments) == 1
     for query in ("Calais passport checks", "bridge Leeds", "strike ferries", "treaty"):
-        assert incremental.lexical.scores(query) == pytest.approx(rebuilt.lexical.scores(query), abs=1e-5)
+        scored = [{p.passage_id: score for p, score in zip(g.passages, g.lexical.scores(query))}
+                  for g in (incremental, rebuilt)]
+        assert scored[0] == pytest.approx(scored[1], abs=1e-5)  # collection-wide statistics
 
 
 def test_a_failed_build_leaves_the_served_generation_whole(settings, seeds, fake_embedder, monkeypatch):
@@ -132,7 +133,7 @@ def test_a_failed_build_leaves_the_served_generation_whole(settings, seeds, fake
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("newsdesk.index.lexical.LexicalIndex.save", explode)
+    monkeypatch.setattr("newsdesk.index.lexical.SegmentTerms.write", explode)
     with pytest.raises(RuntimeError):
         build_index(settings, fake_embedder)
     assert current_name(settings.embeddings) == before
@@ -151,12 +152,49 @@ def test_a_second_writer_is_refused_with_a_clear_message(settings, fake_embedder
             build_index(settings, fake_embedder)
 
 
-def test_old_generations_are_pruned(settings, seeds, fake_embedder):
-    for n in range(5):
+def test_old_generations_are_pruned_once_no_segment_of_theirs_is_served(settings, seeds, fake_embedder):
+    build_index(settings, fake_embedder)
+    (seeds / f"{SEED_ID}.txt").unlink()  # its segment is dropped: nothing in it is live
+    for n in range(4):
         add_article(seeds, f"extra{n}", f"Extra {n}", f"Body number {n}.")
         build_index(settings, fake_embedder)
     names = sorted(p.name for p in (settings.embeddings / "generations").iterdir())
-    assert len(names) == 3 and names[-1] == current_name(settings.embeddings)
+    served = [s["name"] for s in load_generation(settings.embeddings).manifest["segments"]]
+    assert served == ["gen-000002", "gen-000003", "gen-000004", "gen-000005"]
+    assert names == served  # gen-000001's segment is gone from every kept generation
+
+
+def test_small_segments_are_merged_and_deleted_rows_dropped(settings, seeds, fake_embedder):
+    from newsdesk.index.merge import MERGE_FACTOR
+
+    build_index(settings, fake_embedder)
+    for n in range(MERGE_FACTOR):
+        add_article(seeds, f"extra{n}", f"Extra {n}", f"Body number {n} about Calais.")
+        build_index(settings, fake_embedder)
+    (seeds / "extra3.txt").unlink()
+    build_index(settings, fake_embedder)
+    generation = load_generation(settings.embeddings)
+    assert len(generation.segments) < MERGE_FACTOR  # ten one-passage segments became one
+    assert set(generation.articles) == {SEED_ID} | {f"extra{n}" for n in range(MERGE_FACTOR)} - {"extra3"}
+    clean = load_generation(_clean_build(settings, fake_embedder))
+    assert _live_passages(generation) == _live_passages(clean)
+
+
+def _live_passages(generation) -> dict:
+    """passage id: (its text, its stored vector rounded) for every live row."""
+    import numpy as np
+
+    live = generation.live if generation.live is not None else np.ones(len(generation.passages), bool)
+    rows = np.flatnonzero(live)
+    vectors = generation.vectors.reconstruct(rows)
+    return {generation.passages[row].passage_id: (generation.passages[row].text, tuple(np.round(v, 3)))
+            for row, v in zip(rows, vectors)}
+
+
+def _clean_build(settings, embedder):
+    clean = settings.with_(embeddings=settings.embeddings.parent / "clean")
+    build_index(clean, embedder)
+    return clean.embeddings
 
 
 def _clustered_unit_vectors(count: int, dimension: int = 64):

@@ -446,11 +446,8 @@ def _damage_bm25_empty(embeddings, folder):
     next((folder / "bm25").glob("*.npy")).write_bytes(b"")
 
 
-def _damage_bm25_params(embeddings, folder):
-    import json
-
-    params = folder / "bm25" / "params.index.json"
-    params.write_text(json.dumps({**json.loads(params.read_text()), "unknown_key": 1}))
+def _damage_bm25_vocabulary(embeddings, folder):
+    (folder / "bm25" / "vocabulary.json").write_text('{"unknown_key": ')
 
 
 def _damage_articles_line(embeddings, folder):
@@ -459,12 +456,13 @@ def _damage_articles_line(embeddings, folder):
 
 DAMAGE = {"CURRENT not UTF-8": _damage_current_bytes, "CURRENT outside generations/": _damage_current_outside,
           "CURRENT names a folder": _damage_current_folder, "passages.npz cut short": _damage_passages_cut,
-          "empty bm25 .npy": _damage_bm25_empty, "unknown key in bm25 params": _damage_bm25_params,
+          "empty bm25 .npy": _damage_bm25_empty, "bm25 vocabulary cut short": _damage_bm25_vocabulary,
           "articles.jsonl line not an object": _damage_articles_line}
 DAMAGE_SAYS = {"CURRENT not UTF-8": "not UTF-8", "CURRENT outside generations/": "refused",
                "CURRENT names a folder": "refused", "passages.npz cut short": "passages.npz",
-               "empty bm25 .npy": "bm25", "unknown key in bm25 params": "unknown_key",
-               "articles.jsonl line not an object": "articles.jsonl: line 1 is not a JSON object"}
+               "empty bm25 .npy": "bm25", "bm25 vocabulary cut short": "bm25",
+               # texts are read when cited: a load checks where each article's line starts
+               "articles.jsonl line not an object": "articles.jsonl: its size is not the one written"}
 
 
 def _damaged_copy(embeddings, name: str, damage) -> None:
@@ -501,7 +499,7 @@ def test_a_damaged_generation_keeps_the_last_good_one_serving_and_the_watcher_al
     monkeypatch.setattr(service, "WATCH_BACKOFF_MAX", 0.1)
     loads: list[str] = []
     real_load = service.load_generation
-    monkeypatch.setattr(service, "load_generation", lambda root: loads.append("load") or real_load(root))
+    monkeypatch.setattr(service, "load_generation", lambda root, **kw: loads.append("load") or real_load(root, **kw))
     died: list = []
     monkeypatch.setattr(threading, "excepthook", lambda hook_args: died.append(hook_args))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol, Sequence
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 from pydantic import BaseModel
@@ -48,6 +48,20 @@ class Citation(BaseModel):
     score: float
     url: str | None = None
     published: str | None = None
+    # The outlets of the same story's other copies (retrieval/stories.py): the story is cited
+    # once, from the copy whose passage scored best (the earliest on a tie), the others named here.
+    also_in: list[str] = []
+
+
+class TimelineEntry(BaseModel):
+    """One dated step of a story in a timeline answer (answers/timeline.py)."""
+
+    date: str  # YYYY-MM-DD
+    dated_by: Literal["published", "sentence"]  # the article's date, or a day the sentence names
+    citation: int  # the n of its Citation
+    text: str  # the sentence, as in the article
+    char_start: int  # the sentence's offsets in the article
+    char_end: int
 
 
 class Answer(BaseModel):
@@ -62,6 +76,7 @@ class Answer(BaseModel):
     generation: str | None = None
     note: str | None = None  # why the answer is not what was asked for, e.g. the LLM writer failed
     flagged_sentences: list[str] = []  # written sentences no valid [n] marker supports
+    timeline: list[TimelineEntry] = []  # a timeline answer's entries, in the order asked
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,7 @@ def cite(hits: Sequence[Hit], generation) -> list[Citation]:
             n=n, passage_id=passage.passage_id, article_id=passage.article_id, title=passage.title,
             text=passage.text, char_start=passage.char_start, char_end=passage.char_end,
             score=round(float(hit.score), 6), url=article.url, published=article.published,
+            also_in=list(hit.also_in),
         ))
     return citations
 

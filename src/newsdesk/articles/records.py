@@ -91,6 +91,18 @@ class Article:
         return cls(**record, parts=_parts_of_an_earlier_record(record))
 
 
+@dataclass(frozen=True)
+class ArticleCard:
+    """What lists and filters show of an article, kept in memory for every article served (the
+    text stays on disk): the fields of Article they read, with the same names."""
+
+    id: str
+    title: str
+    url: str | None = None
+    published: str | None = None
+    source: str = ""
+
+
 def _parts_of_an_earlier_record(record: dict) -> tuple[Part, ...]:
     """The parts of an article stored before records carried them (an index built then): its
     layout was the seed layout exactly when it had tags, else a title line before body_start."""

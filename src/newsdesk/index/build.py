@@ -1,7 +1,10 @@
-"""Planning and running a build: which articles are new, changed or reused from the previous
-generation, whether the result fits on disk, and assembling its passages, vectors and BM25.
+"""Planning and running a build: which seed files changed, which articles are new, changed or
+removed, whether the new segment fits on disk, and assembling it (passages, vectors, term counts,
+story sketches); then merging small segments when enough have gathered (merge.py).
 
-The files themselves are written by store.py; the vector index by vectors.py.
+A build writes only its new and changed articles, as one new segment, and deletes the old copies
+of changed and removed ones from their segments (store.py has the layout). An index of format 1
+(one whole generation) is upgraded by its next build: its vectors are copied into a first segment.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from newsdesk.articles import Article, InputProblem, ReadResult, read_articles
+from newsdesk.articles.folders import source_files
 from newsdesk.embeddings.base import Embedder
 from newsdesk.embeddings.progress import Progress
 from newsdesk.index import store
 from newsdesk.index.errors import DamagedIndex, DiskSpaceShort
-from newsdesk.index.lexical import LexicalIndex, TermCounts
+from newsdesk.index.duplicates import StorySketches
+from newsdesk.index.lexical import SegmentTerms
+from newsdesk.index.merge import merge_if_due
+from newsdesk.index.segment import SegmentContent
 from newsdesk.index.store import FORMAT_VERSION, GENERATIONS, Reading, damage_message
 from newsdesk.passages import Chunker, ChunkerSettings, Passage
 from newsdesk.settings import Settings
@@ -98,67 +105,135 @@ def build_index(settings: Settings, embedder: Embedder, full: bool = False,
 def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progress: bool,
            log: Callable[[str], None], chunk_and_embed: ChunkAndEmbed | None) -> BuildReport:
     store.remove_unfinished(root)
-    read = read_articles(settings.seeds)
-    report = BuildReport(problems=read.problems, files_skipped=read.files_skipped)
-    for note in read.notes:  # which of a corpus's field names were used, once a file
-        log(str(note))
-    for problem in read.problems:
-        log(str(problem))
     chunker_settings = ChunkerSettings(settings.passage_tokens, settings.overlap_sentences,
                                        embedder.max_tokens)
-    previous = _reusable_previous(root, settings, embedder, chunker_settings, full, report)
-    plan = _plan(read.articles, previous, report)
-    if previous is not None and not (report.new or report.changed or report.removed):
+    report = BuildReport()
+    previous = _reusable_previous(root, embedder, chunker_settings, full, report)
+    seeds = read_seeds(settings.seeds, previous.files if isinstance(previous, Previous) else {})
+    report.problems, report.files_skipped = seeds.read.problems, seeds.read.files_skipped
+    for note in seeds.read.notes:  # which of a corpus's field names were used, once a file
+        log(str(note))
+    for problem in seeds.read.problems:
+        log(str(problem))
+    plan = _plan(seeds, previous, report)
+    if isinstance(previous, Previous) and not plan.writes and seeds.files == previous.files:
         try:  # nothing to write, so the generation served stays: it must load whole
             store.load_generation(root)
         except DamagedIndex as error:
             previous = None
-            report, plan = _full_rebuild(read, f"the previous index could not be read: {error.problem}")
+            report, plan = _full_rebuild(settings.seeds, f"the previous index could not be read: {error.problem}")
         else:
-            report.passages_total = len(previous.passage_rows)
+            report.passages_total = previous.live_passages
             return report
-    if previous is not None and not all(p.reuse for p in plan) and embedder.dimension != previous.dimension:
+    if previous is not None and plan.fresh and embedder.dimension != previous.dimension:
         # The same identity with another width (only the loaded model knows it): rows of the
         # two cannot share one index.
         previous = None
-        report, plan = _full_rebuild(read, "dimension changed")
+        report, plan = _full_rebuild(settings.seeds, "dimension changed")
     # A removal alone embeds nothing: the previous width, and the model stays unloaded.
     dimension = previous.dimension if previous is not None else embedder.dimension
     _refuse_if_short_of_space(root, plan, previous, dimension, settings.index_type)
     fresh = chunk_and_embed or local_chunk_and_embed(embedder, progress)
-    passages, vectors, sources = _assemble(plan, previous, chunker_settings, fresh,
-                                           dimension, report)
-    lexical = _lexical_index(passages, sources, previous)
-    manifest = _manifest(settings, embedder, dimension, chunker_settings, plan, passages)
-    report.generation = store.write_generation(root, manifest, [p.article for p in plan], passages,
-                                               vectors, lexical, settings.index_type)
-    report.passages_total = len(passages)
+    content = _new_segment(plan, previous, chunker_settings, fresh, dimension, report)
+    manifest = _manifest(settings, embedder, dimension, chunker_settings, plan, previous, content,
+                         seeds.files)
+    report.generation = store.write_generation(root, manifest, content, settings.index_type)
+    report.passages_total = manifest["counts"]["passages"]
+    merged = merge_if_due(root, settings.index_type)
+    if merged is not None:
+        report.generation = merged
+        log(f"merged small segments into {merged}")
     store.prune_generations(root)
     return report
 
 
-def _full_rebuild(read: ReadResult, reason: str) -> tuple[BuildReport, list[_PlannedArticle]]:
-    """A fresh report and plan, every article new: the previous generation is not reused."""
-    report = BuildReport(problems=read.problems, files_skipped=read.files_skipped,
+def _full_rebuild(seeds: Sequence[Path], reason: str) -> tuple[BuildReport, "Plan"]:
+    """A fresh report and plan, every article new: the previous index is not reused."""
+    read = read_seeds(seeds, {})
+    report = BuildReport(problems=read.read.problems, files_skipped=read.read.files_skipped,
                          rebuilt_reason=reason)
-    return report, _plan(read.articles, None, report)
+    return report, _plan(read, None, report)
+
+
+# ---------------------------------------------------------------- the seeds, read where they changed
 
 
 @dataclass
-class _Previous:
+class Seeds:
+    """The articles of the seed files that changed since the last build (all of them for a
+    first build), and the size and time of every seed file now."""
+
+    read: ReadResult
+    files: dict[str, list[int]]  # path: [size, mtime_ns] of each file found, read or not
+    read_files: set[str]  # the files read this time
+
+
+def read_seeds(paths: Sequence[Path], known: dict[str, list[int]]) -> Seeds:
+    """Read the seed files whose size or modification time differ from known (the previous
+    build's record); the others' articles are unchanged and stay in the index unread. A file
+    with a problem is not recorded, so it is read (and its problem said) again next time."""
+    problems: list[InputProblem] = []
+    files: dict[str, list[int]] = {}
+    for path in source_files(paths, problems):
+        try:
+            status = path.stat()
+        except OSError:
+            continue  # gone since the walk: not a seed any more
+        files[str(path)] = [status.st_size, status.st_mtime_ns]
+    changed = [Path(p) for p, stat in files.items() if known.get(p) != stat]
+    read = read_articles(changed)
+    read.problems[:0] = problems
+    for problem in read.problems:
+        files.pop(problem.path, None)
+        files.pop(problem.path.rsplit(":", 1)[0], None)  # a corpus line's problem: its file
+    return Seeds(read, files, {str(p) for p in changed})
+
+
+# ---------------------------------------------------------------- the previous index
+
+
+@dataclass
+class Previous:
+    """The generation served now, as far as a build needs it: its live segments, the articles
+    in each (manifest entries), and the seed files it was built from."""
+
+    folder: Path
+    manifest: dict
+    segments: list[dict]  # the manifest's list: {"name", "deleted"}
+    entries: dict[str, tuple[int, dict]]  # live article id: (segment number, its entry)
+    files: dict[str, list[int]]
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["model"]["dimension"])
+
+    @property
+    def live_passages(self) -> int:
+        return int(self.manifest["counts"]["passages"])
+
+
+@dataclass
+class Legacy:
+    """A generation of format 1 (one whole index): reused once, to write the first segment."""
+
     folder: Path
     manifest: dict
     passage_rows: list[tuple[str, int, int]]  # (article_id, start, end) per vector row
     vectors: np.ndarray
     rows_by_article: dict[str, tuple[int, int]]
+    files: dict = field(default_factory=dict)
 
     @property
     def dimension(self) -> int:
         return int(self.vectors.shape[1])
 
+    @property
+    def entries(self) -> dict[str, tuple[int, dict]]:
+        return {article_id: (0, entry) for article_id, entry in self.manifest["articles"].items()}
 
-def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
-                       chunker: ChunkerSettings, full: bool, report: BuildReport) -> _Previous | None:
+
+def _reusable_previous(root: Path, embedder: Embedder, chunker: ChunkerSettings, full: bool,
+                       report: BuildReport) -> Previous | Legacy | None:
     try:
         folder = store.current_folder(root, strict=True)
     except DamagedIndex as error:
@@ -175,10 +250,9 @@ def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
         return None
     # Not the dimension: only a loaded model knows it, and the same identity has the same one
     # (_build checks it once the model is loaded for new articles).
-    wanted = {"model": embedder.identity, "chunker": chunker.as_dict(), "format": FORMAT_VERSION}
+    wanted = {"model": embedder.identity, "chunker": chunker.as_dict()}
     model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
-    found = {"model": model.get("identity"), "chunker": manifest.get("chunker"),
-             "format": manifest.get("format")}
+    found = {"model": model.get("identity"), "chunker": manifest.get("chunker")}
     if full:
         report.rebuilt_reason = "--full"
         return None
@@ -187,142 +261,175 @@ def _reusable_previous(root: Path, settings: Settings, embedder: Embedder,
         report.rebuilt_reason = f"{', '.join(changed)} changed"
         return None
     try:
-        with Reading("passages.npz"):
-            rows = store.read_passage_rows(folder)
-        with Reading("vectors.npy"):
-            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
-            if vectors.shape != (len(rows), model.get("dimension")):
-                raise ValueError(f"{vectors.shape} for {len(rows)} passages of "
-                                 f"{model.get('dimension')} dimensions")
-        with Reading("manifest.json"):
-            if not all(isinstance(entry, dict) and "hash" in entry
-                       for entry in manifest["articles"].values()):
-                raise ValueError("an article entry without its hash")
+        if manifest.get("format") == FORMAT_VERSION:
+            return _previous(root, folder, manifest)
+        if manifest.get("format") == 1:
+            return _legacy(folder, manifest, model)
+        raise ValueError(f"format {manifest.get('format')!r} is not one this version reads")
     except Exception as error:  # any damage: the previous generation cannot be reused
         report.rebuilt_reason = (f"the previous index could not be read: "
                                  f"{damage_message(folder, error)}")
         return None
+
+
+def _previous(root: Path, folder: Path, manifest: dict) -> Previous:
+    entries: dict[str, tuple[int, dict]] = {}
+    with Reading("manifest.json"):
+        for number, segment in enumerate(manifest["segments"]):
+            where = store.segment_folder(root, folder, manifest, segment["name"])
+            own = (manifest if where == folder else store.read_manifest(where))["articles"]
+            deleted = set(segment.get("deleted", ()))
+            for article_id, entry in own.items():
+                if article_id not in deleted:
+                    if not isinstance(entry, dict) or "hash" not in entry:
+                        raise ValueError("an article entry without its hash")
+                    entries[article_id] = (number, entry)
+    return Previous(folder, manifest, manifest["segments"], entries, dict(manifest.get("files", {})))
+
+
+def _legacy(folder: Path, manifest: dict, model: dict) -> Legacy:
+    with Reading("passages.npz"):
+        rows = store.read_passage_rows(folder)
+    with Reading("vectors.npy"):
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        if vectors.shape != (len(rows), model.get("dimension")):
+            raise ValueError(f"{vectors.shape} for {len(rows)} passages of "
+                             f"{model.get('dimension')} dimensions")
+    with Reading("manifest.json"):
+        if not all(isinstance(entry, dict) and "hash" in entry
+                   for entry in manifest["articles"].values()):
+            raise ValueError("an article entry without its hash")
     by_article: dict[str, tuple[int, int]] = {}
     for row, (article_id, _, _) in enumerate(rows):
         first, _ = by_article.get(article_id, (row, row))
         by_article[article_id] = (first, row + 1)
-    return _Previous(folder, manifest, rows, vectors, by_article)
+    return Legacy(folder, manifest, rows, vectors, by_article)
+
+
+# ---------------------------------------------------------------- what this build does
 
 
 @dataclass
-class _PlannedArticle:
-    article: Article
-    reuse: bool
+class Plan:
+    """The new segment's articles (new and changed, plus, when a format-1 index is upgraded,
+    the unchanged ones), and the previous segments' articles this build deletes."""
+
+    segment: list[Article] = field(default_factory=list)
+    reused: set[str] = field(default_factory=set)  # of segment: vectors copied from a Legacy
+    deleted: dict[int, set[str]] = field(default_factory=dict)  # segment number: article ids
+
+    @property
+    def fresh(self) -> list[Article]:
+        return [a for a in self.segment if a.id not in self.reused]
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.segment or self.deleted)
 
 
-def _plan(articles: list[Article], previous: _Previous | None, report: BuildReport) -> list[_PlannedArticle]:
-    known = previous.manifest["articles"] if previous else {}
-    plan = []
-    for article in articles:
-        entry = known.get(article.id)
+def _plan(seeds: Seeds, previous: Previous | Legacy | None, report: BuildReport) -> Plan:
+    known = previous.entries if previous is not None else {}
+    plan = Plan()
+    present: set[str] = set()
+    for article in seeds.read.articles:
+        present.add(article.id)
+        number, entry = known.get(article.id, (None, None))
         if entry is None:
             report.new += 1
-            plan.append(_PlannedArticle(article, reuse=False))
-        elif entry["hash"] != article.content_hash:
-            report.changed += 1
-            plan.append(_PlannedArticle(article, reuse=False))
+            plan.segment.append(article)
+        elif entry["hash"] != article.content_hash or entry.get("source", article.source) != article.source:
+            report.changed += 1  # another file now holds it: its entry must say which
+            plan.segment.append(article)
+            plan.deleted.setdefault(number, set()).add(article.id)
         else:
             report.unchanged += 1
-            plan.append(_PlannedArticle(article, reuse=True))
-    present = {a.id for a in articles}
-    report.removed = sum(1 for article_id in known if article_id not in present)
+            if isinstance(previous, Legacy):
+                plan.segment.append(article)
+                plan.reused.add(article.id)
+    for article_id, (number, entry) in known.items():
+        if article_id in present:
+            continue
+        file = _file_of(entry.get("source", ""))
+        if file in seeds.read_files or file not in seeds.files or isinstance(previous, Legacy):
+            report.removed += 1  # its file was read and no longer holds it, or is gone
+            plan.deleted.setdefault(number, set()).add(article_id)
+        else:
+            report.unchanged += 1  # in a file that did not change: not read, kept
     return plan
 
 
-def _assemble(plan: list[_PlannedArticle], previous: _Previous | None, chunker: ChunkerSettings,
-              chunk_and_embed: ChunkAndEmbed, dimension: int, report: BuildReport):
-    """Passages and vectors in plan order: reused rows copied, the rest chunked and embedded;
-    and for each passage the previous generation's row it was copied from, or -1."""
-    fresh_articles = [p.article for p in plan if not p.reuse]
+def _file_of(source: str) -> str:
+    """The seed file an article came from: its source, less a corpus line's `:number`."""
+    file, _, line = source.rpartition(":")
+    return file if file and line.isdigit() else source
+
+
+def _new_segment(plan: Plan, previous: Previous | Legacy | None, chunker: ChunkerSettings,
+                 chunk_and_embed: ChunkAndEmbed, dimension: int, report: BuildReport) -> SegmentContent:
+    """The new segment: the plan's articles chunked and embedded (a Legacy's unchanged ones
+    copied instead), their term counts and story sketches."""
+    fresh_articles = plan.fresh
     fresh_passages, fresh_vectors = (chunk_and_embed(fresh_articles, chunker) if fresh_articles
                                      else ([], np.zeros((0, dimension), dtype=np.float32)))
     fresh_by_id = {a.id: ps for a, ps in zip(fresh_articles, fresh_passages)}
     report.passages_embedded = len(fresh_vectors)
-
     passages: list[Passage] = []
-    sources: list[range | list[int]] = []
-    for planned in plan:
-        article = planned.article
-        if planned.reuse:
+    rows: list[int] = []  # per passage: the Legacy's vector row it is copied from, or -1
+    for article in plan.segment:
+        if article.id in plan.reused:
             first, last = previous.rows_by_article.get(article.id, (0, 0))
             for n, row in enumerate(range(first, last)):
                 _, start, end = previous.passage_rows[row]
                 passages.append(Passage.of(article, n, start, end))
-            sources.append(range(first, last))
+            rows.extend(range(first, last))
         else:
             own = fresh_by_id[article.id]
             passages.extend(own)
-            sources.append([-1] * len(own))
-    rows = np.fromiter((row for block in sources for row in block), dtype=np.int64,
-                       count=len(passages))
+            rows.extend([-1] * len(own))
+    sources = np.asarray(rows, dtype=np.int64)
     vectors = np.empty((len(passages), dimension), dtype=np.float32)
-    reused = rows >= 0
+    reused = sources >= 0
     if reused.any():
-        vectors[reused] = previous.vectors[rows[reused]]  # one gather, not a read per article
+        vectors[reused] = previous.vectors[sources[reused]]  # one gather, not a read per article
     vectors[~reused] = fresh_vectors  # fresh articles' passages, in plan order as embedded
-    return passages, vectors, rows
-
-
-def _lexical_index(passages: list[Passage], sources: np.ndarray,
-                   previous: _Previous | None) -> LexicalIndex:
-    """BM25 for the new generation: reused passages keep their term counts, so only the new
-    ones are tokenised (an index written before counts were kept is tokenised whole, once)."""
-    try:
-        counts = TermCounts.load(previous.folder / "bm25") if previous is not None else None
-    except Exception:  # damaged counts: tokenise every passage again, as for an old index
-        counts = None
-    if counts is None or counts.passages != len(previous.passage_rows):
-        return LexicalIndex.build(lexical_texts(passages))
-    fresh = lexical_texts([passages[row] for row in np.flatnonzero(sources < 0)])
-    return LexicalIndex.from_counts(counts.with_rows(fresh, sources))
+    return SegmentContent(plan.segment, passages, vectors,
+                          SegmentTerms.of_texts(lexical_texts(passages)),
+                          StorySketches.of_articles(plan.segment))
 
 
 PASSAGE_CHARS_GUESS = 400  # fewer characters a passage than any real corpus: a generous estimate
-BYTES_A_PASSAGE_GUESS = 2048  # passages.npz and BM25 rows, when no previous generation says
+BYTES_A_PASSAGE_GUESS = 2048  # passages.npz and term counts
 SPACE_MARGIN = 1.2
 
 
-def _refuse_if_short_of_space(root: Path, plan: list[_PlannedArticle], previous: _Previous | None,
+def _refuse_if_short_of_space(root: Path, plan: Plan, previous: Previous | Legacy | None,
                               dimension: int, index_type: str) -> None:
-    """Refuse at once, not after an hour of embedding, when the new generation will not fit."""
-    need = estimated_generation_bytes(plan, previous, dimension, index_type)
+    """Refuse at once, not after an hour of embedding, when the new segment will not fit."""
+    need = estimated_segment_bytes(plan, previous, dimension)
     free = store.free_bytes(root)
     if need <= free:
         return
     kept = [p.name for p in (root / GENERATIONS).glob("gen-*")] if (root / GENERATIONS).is_dir() else []
     old = (f"; or remove old generations in {root / GENERATIONS} ({len(kept)} kept there for "
-           "replicas; the server needs only the one CURRENT names)" if len(kept) > 1 else "")
+           "replicas; the server needs only the one CURRENT names and the ones its manifest "
+           "lists)" if len(kept) > 1 else "")
     raise DiskSpaceShort(f"not enough space in {root}: the new index generation needs about "
                          f"{store.size_text(need)} and {store.size_text(free)} is free; free some "
                          f"space, or index into another folder with --embeddings{old}")
 
 
-def estimated_generation_bytes(plan: list[_PlannedArticle], previous: _Previous | None,
-                               dimension: int, index_type: str) -> int:
-    """What the new generation will take on disk, a little over: articles.jsonl from the texts,
-    the rest a passage at a time (from the previous generation's files where there is one)."""
-    known = previous.manifest["articles"] if previous is not None else {}
+def estimated_segment_bytes(plan: Plan, previous: Previous | Legacy | None, dimension: int) -> int:
+    """What the new segment will take on disk, a little over: articles.jsonl from the texts,
+    the rest a passage at a time (vectors.npy and the vector index, term counts, offsets)."""
+    known = previous.entries if previous is not None else {}
     passages = text_bytes = 0
-    for planned in plan:
-        article = planned.article
+    for article in plan.segment:
         text_bytes += len(article.text.encode("utf-8", "surrogatepass")) + len(article.title) * 3 + 300
-        entry = known.get(article.id) if planned.reuse else None
+        _, entry = known.get(article.id, (None, None)) if article.id in plan.reused else (None, None)
         passages += (entry.get("passages", 1) if isinstance(entry, dict)
                      else len(article.text) // PASSAGE_CHARS_GUESS + 1)
-    vector_bytes = 4 * dimension * (2 if index_type == "flat" else 3)  # vectors.npy + index.faiss
-    other = BYTES_A_PASSAGE_GUESS
-    if previous is not None and len(previous.passage_rows):
-        try:
-            files = [previous.folder / "passages.npz", *(previous.folder / "bm25").glob("*")]
-            other = max(sum(f.stat().st_size for f in files if f.is_file()) / len(previous.passage_rows), 64)
-        except OSError:
-            pass
-    return int(SPACE_MARGIN * (text_bytes + passages * (vector_bytes + other)) + (1 << 20))
+    vector_bytes = 4 * dimension * 2  # vectors.npy, and at most as much again in index.faiss
+    return int(SPACE_MARGIN * (text_bytes + passages * (vector_bytes + BYTES_A_PASSAGE_GUESS)) + (1 << 20))
 
 
 def local_chunk_and_embed(embedder: Embedder, progress: bool = False) -> ChunkAndEmbed:
@@ -346,10 +453,24 @@ def local_chunk_and_embed(embedder: Embedder, progress: bool = False) -> ChunkAn
 
 
 def _manifest(settings: Settings, embedder: Embedder, dimension: int, chunker: ChunkerSettings,
-              plan: list[_PlannedArticle], passages: list[Passage]) -> dict:
-    counts: dict[str, int] = {}
-    for passage in passages:
-        counts[passage.article_id] = counts.get(passage.article_id, 0) + 1
+              plan: Plan, previous: Previous | Legacy | None, content: SegmentContent,
+              files: dict[str, list[int]]) -> dict:
+    """The new generation's manifest: the previous segments still live, with this build's
+    deletions added (a segment left with no live article is dropped), the live totals, and the
+    seed files read; store.write_generation adds the new segment and its articles."""
+    segments, articles, passages = [], len(content.articles), len(content.passages)
+    if isinstance(previous, Previous):
+        live: dict[int, int] = {}
+        for number, entry in previous.entries.values():
+            live[number] = live.get(number, 0) + 1
+        gone_passages = sum(int(previous.entries[i][1].get("passages", 0))
+                            for ids in plan.deleted.values() for i in ids)
+        articles += len(previous.entries) - sum(len(ids) for ids in plan.deleted.values())
+        passages += previous.live_passages - gone_passages
+        for number, segment in enumerate(previous.segments):
+            deleted = set(segment.get("deleted", ())) | plan.deleted.get(number, set())
+            if live.get(number, 0) > len(plan.deleted.get(number, ())):
+                segments.append({"name": segment["name"], "deleted": sorted(deleted)})
     return {
         "format": FORMAT_VERSION,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -359,9 +480,9 @@ def _manifest(settings: Settings, embedder: Embedder, dimension: int, chunker: C
                   "backend": getattr(embedder, "backend", "unknown")},
         "chunker": chunker.as_dict(),
         "index_type": settings.index_type,
-        "counts": {"articles": len(plan), "passages": len(passages)},
-        "articles": {p.article.id: {"hash": p.article.content_hash,
-                                    "passages": counts.get(p.article.id, 0)} for p in plan},
+        "counts": {"articles": articles, "passages": passages},
+        "segments": segments,
+        "files": files,
     }
 
 

@@ -27,3 +27,7 @@ class DiskFull(IndexError_):
 
 class DiskSpaceShort(IndexError_):
     """The new generation would not fit: refused before any embedding."""
+
+
+class OldFormat(IndexError_):
+    """The generation CURRENT names was written in an earlier format; the next build upgrades it."""

@@ -1,16 +1,21 @@
 """The on-disk index format: generation folders, CURRENT, the write lock, the build status file,
-and reading a generation back whole (or saying what in it is damaged).
+and loading a generation (or saying what in it is damaged).
 
 Layout of the embeddings folder:
     CURRENT                 name of the generation being served (replaced atomically)
-    generations/gen-000007/ manifest.json, articles.jsonl, passages.npz, vectors.npy,
-                            index.faiss (vectors.VECTORS_FILE), bm25/ (bm25s files plus the term counts)
+    generations/gen-000007/ manifest.json: the live segments (earlier generations' names, each
+                            with its deleted article ids) and the model, chunker and counts;
+                            and the segment this build added (segment.py): articles.jsonl,
+                            passages.npz, vectors.npy, index.faiss, bm25/, stories/
     .lock                   held by the one `newsdesk index` allowed to write
     last-build.json         the last build's state, for the server's /health
 
-A build writes a whole new generation into a temporary folder, syncs it, renames it, then
-swaps CURRENT with os.replace: readers see the old generation or the new one, never a mix,
-and a killed build leaves only a temporary folder that the next build removes.
+Segments, as in Lucene: a build writes only its new and changed articles, as a new segment, and
+a manifest naming the segments that stay live and the articles deleted from them; a merge
+(build.py) later folds small segments into one. A generation is written into a temporary
+folder, synced, renamed, then CURRENT is swapped with os.replace: readers see the old generation
+or the new one, never a mix, and a killed build leaves only a temporary folder that the next
+build removes. Old generations are pruned once no kept generation serves their segment.
 """
 
 from __future__ import annotations
@@ -22,41 +27,21 @@ import os
 import re
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from newsdesk.articles import Article
-from newsdesk.index.errors import DamagedIndex, DiskFull, IndexError_, IndexLocked
-from newsdesk.index.lexical import LexicalIndex
-from newsdesk.index.vectors import VECTORS_FILE, VectorStore
-from newsdesk.passages import Passage
+from newsdesk.index.errors import DamagedIndex, DiskFull, IndexError_, IndexLocked, OldFormat
+from newsdesk.index.generation import Generation, assemble
+from newsdesk.index.segment import SegmentContent, read_segment, write_segment
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: segments; 1 (whole generations) is upgraded by the next build
 CURRENT = "CURRENT"
 GENERATIONS = "generations"
 KEEP_OLD_GENERATIONS = 2  # replicas still loading the previous one must find it whole
 _GENERATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-
-
-@dataclass
-class Generation:
-    """One immutable, fully loaded index generation: what a query runs against."""
-
-    name: str
-    folder: Path
-    manifest: dict
-    articles: dict[str, Article]
-    passages: list[Passage]
-    vectors: VectorStore  # one row per passage, in the order of passages
-    lexical: LexicalIndex
-
-    @property
-    def built_at(self) -> str:
-        return self.manifest["built_at"]
 
 
 # ---------------------------------------------------------------- the build status file
@@ -175,12 +160,15 @@ def _locked_message(root: Path, holder: str) -> str:
 # ---------------------------------------------------------------- writing a generation
 
 
-def write_generation(root: Path, manifest: dict, articles: list[Article],
-                     passages: list[Passage], vectors: np.ndarray, lexical: LexicalIndex,
-                     index_type: str) -> str:
-    """Write the generation into a temporary folder, rename it, swap CURRENT. Any failure before
-    the swap removes what this build wrote, so the served generation and the disk stay as they
-    were; a full disk is said as such, with the file."""
+def write_generation(root: Path, manifest: dict, content: SegmentContent, index_type: str) -> str:
+    """Write a generation (its manifest and the segment it adds) into a
+    temporary folder, rename it, swap CURRENT. Any failure before the swap removes what this
+    build wrote, so the served generation and the disk stay as they were; a full disk is said
+    as such, with the file.
+
+    manifest["segments"] lists the earlier generations whose segments stay live (with their
+    deleted articles); this generation's own segment is added to it here.
+    """
     generations = root / GENERATIONS
     generations.mkdir(exist_ok=True)
     name = _next_generation_name(generations)
@@ -189,20 +177,15 @@ def write_generation(root: Path, manifest: dict, articles: list[Article],
     pointer = root / f".{CURRENT}.tmp"
     written: list[Path] = [staging]
     writing = staging
+
+    def on_file(path: Path) -> None:
+        nonlocal writing
+        writing = path
     try:
         staging.mkdir()
-        writing = staging / "articles.jsonl"
-        with open(writing, "w", encoding="utf-8") as handle:
-            for article in articles:
-                handle.write(json.dumps(article.to_record(), ensure_ascii=False) + "\n")
-        writing = staging / "passages.npz"
-        _write_passage_rows(staging, passages)
-        writing = staging / "vectors.npy"
-        np.save(writing, vectors)
-        writing = staging / VECTORS_FILE
-        VectorStore.build(vectors, index_type).write(writing)
-        writing = staging / "bm25"
-        lexical.save(writing)
+        manifest.update(write_segment(staging, content, index_type, on_file))
+        if content.articles:  # a removal alone adds no segment
+            manifest["segments"] = [*manifest["segments"], {"name": name, "deleted": []}]
         writing = staging / "manifest.json"
         writing.write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
         writing = staging
@@ -260,16 +243,6 @@ def size_text(count: float) -> str:
     return f"{count:,.1f} TB"
 
 
-def _write_passage_rows(folder: Path, passages: list[Passage]) -> None:
-    ids = sorted({p.article_id for p in passages})
-    position = {article_id: n for n, article_id in enumerate(ids)}
-    np.savez(folder / "passages.npz",
-             article=np.array([position[p.article_id] for p in passages], dtype=np.int32),
-             start=np.array([p.char_start for p in passages], dtype=np.int64),
-             end=np.array([p.char_end for p in passages], dtype=np.int64),
-             article_ids=np.array(ids, dtype=object).astype(str))
-
-
 def read_passage_rows(folder: Path) -> list[tuple[str, int, int]]:
     # Our own handle: np.load leaves its file open when the file is not a zip (a damaged copy).
     with open(folder / "passages.npz", "rb") as handle, np.load(handle) as data:
@@ -291,9 +264,16 @@ def remove_unfinished(root: Path) -> None:
 
 
 def prune_generations(root: Path) -> None:
+    """Remove old generations: the current one and the KEEP_OLD_GENERATIONS before it stay, and
+    so does every generation whose segment one of those still serves."""
     current = (root / CURRENT).read_text().strip()
     finished = sorted(p for p in (root / GENERATIONS).iterdir() if p.name.startswith("gen-"))
     keep = {current} | {p.name for p in finished[-(KEEP_OLD_GENERATIONS + 1):]}
+    for name in list(keep):
+        try:
+            keep |= {entry["name"] for entry in read_manifest(root / GENERATIONS / name).get("segments", [])}
+        except (OSError, ValueError, TypeError, KeyError):
+            pass  # unreadable: it serves nothing, and what it named is kept by the others or goes
     for folder in finished:
         if folder.name not in keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -364,8 +344,9 @@ def read_manifest(folder: Path) -> dict:
     return json.loads((folder / "manifest.json").read_text())
 
 
-def load_generation(root: Path) -> Generation:
-    """The generation CURRENT names, fully in memory (later files changing cannot affect it).
+def load_generation(root: Path, reuse: Generation | None = None) -> Generation:
+    """The generation CURRENT names, loaded (later files changing cannot affect it); segments
+    that reuse (the generation served until now) already holds are taken from it, not read.
 
     IndexError_ when there is none; DamagedIndex, with the file and the way out, when anything
     in it cannot be read or does not agree with the rest.
@@ -378,12 +359,44 @@ def load_generation(root: Path) -> Generation:
     if not folder.is_dir() or folder.resolve().parent != generations:
         raise DamagedIndex(f"{Path(root) / CURRENT} names {name}, which is not a folder in "
                            f"{Path(root) / GENERATIONS}")
+    reading = folder
     try:
-        return _read_generation(folder)
-    except DamagedIndex:
+        with Reading("manifest.json"):
+            manifest = read_manifest(folder)
+            if not isinstance(manifest, dict):
+                raise ValueError("not a JSON object")
+            if manifest.get("format") != FORMAT_VERSION:
+                raise OldFormat(f"generation {name} in {root} is in an older format: run "
+                                "`newsdesk index` once to upgrade it (nothing is embedded again)")
+            listed = [(str(entry["name"]), set(entry.get("deleted", ())))
+                      for entry in manifest["segments"]]
+        known = {s.folder: s for s in reuse.segments} if reuse is not None else {}
+        segments = []
+        for segment_name, _ in listed:
+            reading = segment_folder(root, folder, manifest, segment_name)
+            if reading in known:
+                segments.append(known[reading])
+                continue
+            with Reading("manifest.json"):
+                own = manifest if reading == folder else read_manifest(reading)
+            segments.append(read_segment(segment_name, reading, own, Reading))
+        return assemble(name, folder, manifest, segments, [gone for _, gone in listed])
+    except (DamagedIndex, OldFormat):
         raise
     except Exception as error:  # any failure to read a generation means it is damaged
-        raise DamagedIndex(damage_message(folder, error)) from None
+        raise DamagedIndex(damage_message(reading, error)) from None
+
+
+def segment_folder(root: Path, folder: Path, manifest: dict, name: str) -> Path:
+    """The folder of segment name, listed in the manifest of the generation in folder: that
+    folder itself for the segment it added (whatever the folder is called now), else the
+    generation of that name. ValueError when it is not there."""
+    if name == manifest.get("generation"):
+        return folder
+    found = Path(root) / GENERATIONS / name
+    if not _GENERATION_NAME.fullmatch(name) or not found.is_dir():
+        raise ValueError(f"its segment {name} is missing")
+    return found
 
 
 def damage_message(folder: Path, error: Exception) -> str:
@@ -391,41 +404,6 @@ def damage_message(folder: Path, error: Exception) -> str:
     where = f"{reading}: " if reading else ""
     detail = " ".join(str(error).split())[:200] or type(error).__name__
     return f"generation {folder.name} in {folder.parent.parent} is damaged ({where}{detail})"
-
-
-def _read_generation(folder: Path) -> Generation:
-    with Reading("manifest.json"):
-        manifest = read_manifest(folder)
-        if not isinstance(manifest, dict):
-            raise ValueError("not a JSON object")
-    articles: dict[str, Article] = {}
-    with Reading("articles.jsonl"):
-        with open(folder / "articles.jsonl", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError(f"line {number} is not a JSON object")
-                article = Article.from_record(record)
-                articles[article.id] = article
-    passages = []
-    counters: dict[str, int] = {}
-    with Reading("passages.npz"):
-        for article_id, start, end in read_passage_rows(folder):
-            article = articles.get(article_id)
-            if article is None or not 0 <= start < end <= len(article.text):
-                raise ValueError(f"a passage of {article_id!r} points outside articles.jsonl")
-            n = counters.get(article_id, 0)
-            counters[article_id] = n + 1
-            passages.append(Passage.of(article, n, start, end))
-    with Reading(VECTORS_FILE):
-        vectors = VectorStore.read(folder / VECTORS_FILE)
-        if len(vectors) != len(passages):
-            raise ValueError(f"{len(vectors)} vectors for {len(passages)} passages")
-    with Reading("bm25"):
-        lexical = LexicalIndex.load(folder / "bm25")
-        if lexical.documents != len(passages):
-            raise ValueError(f"{lexical.documents} documents for {len(passages)} passages")
-    return Generation(folder.name, folder, manifest, articles, passages, vectors, lexical)
 
 
 class Reading:

@@ -57,6 +57,9 @@ def matches(source: str, outlet: str) -> bool:
     return bool(name) and (name in labels or "the" + name in labels)
 
 
+DELETED = -2  # an article's outlet number when it was deleted from its segment
+
+
 class ArticleFacts:
     """Each passage's article day and outlet, as arrays one filter is checked against at once.
 
@@ -71,19 +74,22 @@ class ArticleFacts:
     @functools.cached_property
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
         """(day of each article, outlet number of each article, the outlets, article of each passage)."""
-        number = {article_id: n for n, article_id in enumerate(self.generation.articles)}
+        # Numbered as the passages' articles are, deleted ones too (their rows are never searched).
+        passages, articles = self.generation.passages, self.generation.articles
         outlets: dict[str, int] = {}
-        days = np.full(len(number), -1, dtype=np.int64)  # -1: no readable date
-        outlet_numbers = np.full(len(number), -1, dtype=np.int64)  # -1: no outlet
-        for article_id, n in number.items():
+        days = np.full(len(passages.article_ids), -1, dtype=np.int64)  # -1: no readable date
+        outlet_numbers = np.full(len(passages.article_ids), -1, dtype=np.int64)  # -1: no outlet
+        for n, article_id in enumerate(passages.article_ids):
+            if article_id not in articles:
+                outlet_numbers[n] = DELETED
+                continue
             day = self.published.get(article_id)
             if day is not None:
                 days[n] = day.toordinal()
-            outlet = outlet_of(self.generation.articles[article_id].url)
+            outlet = outlet_of(articles.card(article_id).url)
             if outlet is not None:
                 outlet_numbers[n] = outlets.setdefault(outlet, len(outlets))
-        of_passage = np.fromiter((number[p.article_id] for p in self.generation.passages),
-                                 dtype=np.int64, count=len(self.generation.passages))
+        of_passage = passages.article_numbers
         return days, outlet_numbers, list(outlets), of_passage
 
     @functools.cached_property
@@ -93,11 +99,11 @@ class ArticleFacts:
         _, outlet_numbers, outlets, _ = self._arrays
         counts = np.bincount(outlet_numbers[outlet_numbers >= 0], minlength=len(outlets))
         ranked = sorted(zip(outlets, counts.tolist()), key=lambda item: (-item[1], item[0]))
-        return [OutletCount(source, articles) for source, articles in ranked], int((outlet_numbers < 0).sum())
+        return [OutletCount(source, articles) for source, articles in ranked], int((outlet_numbers == -1).sum())
 
     def outlet(self, article_id: str) -> str | None:
-        article = self.generation.articles.get(article_id)
-        return outlet_of(article.url) if article is not None else None
+        articles = self.generation.articles
+        return outlet_of(articles.card(article_id).url) if article_id in articles else None
 
     def allowed(self, filters: Filters) -> np.ndarray | None:
         """One bool per passage: whether its article passes the filters; None when none are set."""

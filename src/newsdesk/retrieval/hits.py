@@ -15,6 +15,7 @@ class Hit:
     score: float  # fused score; only its order matters
     dense: float  # cosine similarity of question and passage
     lexical: float  # BM25 score
+    also_in: tuple[str, ...] = ()  # outlets of the same story's other copies (stories.py)
 
 
 @dataclass(frozen=True)

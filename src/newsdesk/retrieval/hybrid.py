@@ -8,7 +8,6 @@ from datetime import date
 
 import numpy as np
 
-from newsdesk.articles.dates import parse_date
 from newsdesk.embeddings.base import Embedder
 from newsdesk.index.lexical import tokenize
 from newsdesk.index.store import Generation
@@ -17,6 +16,7 @@ from newsdesk.retrieval.filters import ArticleFacts
 from newsdesk.retrieval.hits import MARGIN_RANK, Hit, Margins
 from newsdesk.retrieval.recency import RecencyPrior, time_window
 from newsdesk.retrieval.rerank import Reranker, reranker_named
+from newsdesk.retrieval.stories import also_in, one_per_story
 
 DENSE_CANDIDATES = 100
 LEXICAL_CANDIDATES = 100
@@ -107,8 +107,9 @@ class Retriever:
             fused = {row: score * prior.weight(self.published.get(passages[row].article_id), as_of, window)
                      for row, score in fused.items()}
         wanted = max(k, self.reranker.candidates)
-        ranked = self._spread_over_articles(fused, wanted)[:wanted]
-        hits = [Hit(passages[row], score, dense[row], float(lexical[row])) for row, score in ranked]
+        ranked = self._spread_over_articles(one_per_story(fused, self.generation), wanted)[:wanted]
+        hits = [Hit(passages[row], score, dense[row], float(lexical[row]),
+                    also_in(passages.article_id(row), self.generation)) for row, score in ranked]
         return self.reranker.rerank(question, hits)[:k], self._margins(question, dense, lexical)
 
     def _margins(self, question: str, dense: dict[int, float], lexical: np.ndarray) -> Margins:
@@ -209,10 +210,5 @@ def _top_rows(scores: np.ndarray, count: int) -> list[int]:
 
 
 def published_dates(generation: Generation) -> dict[str, date]:
-    """Publication date of each article that has a readable one, parsed once per generation."""
-    dates = {}
-    for article in generation.articles.values():
-        parsed = parse_date(article.published)
-        if parsed is not None:
-            dates[article.id] = parsed
-    return dates
+    """Publication date of each article that has a readable one (parsed once, at load)."""
+    return generation.published

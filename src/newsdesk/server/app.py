@@ -154,7 +154,7 @@ def create_app(settings: Settings, desk: Newsdesk | None = None, watch: bool = T
 
     def chat_context(as_of: date | None = None, earlier: list[Turn] | None = None, **extra) -> dict:
         generation = desk.generation
-        latest = pages.latest_articles(generation.articles.values()) if generation else []
+        latest = pages.latest_articles(generation.articles.cards()) if generation else []
         earlier = earlier or []
         return {"health": desk.health(), "latest": latest, "result": None, "question": "", "draft": "",
                 "error": None, "notice": None, "as_of_default": False,

@@ -49,7 +49,8 @@ def _source_line(citation: Citation, base_url: str) -> str:
     title = escaped(citation.title).strip() or "Untitled article"
     day = published_label(citation.published)
     return (f"- \\[{citation.n}\\] [{title}]({_href(source_link(citation, base_url))})"
-            + (f", {escaped(day)}" if day else ""))
+            + (f", {escaped(day)}" if day else "")
+            + (f", also in: {escaped(', '.join(citation.also_in))}" if citation.also_in else ""))
 
 
 def escaped(text: str) -> str:

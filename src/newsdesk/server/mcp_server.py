@@ -77,7 +77,7 @@ class NewsdeskMCP(MCPServer):
 
     async def list_resources(self) -> list[Resource]:
         generation = self.desk.generation
-        articles = generation.articles.values() if generation else ()
+        articles = generation.articles.cards() if generation else ()
         return [Resource(uri=article_uri(article.id), name=article.id, title=article.title or article.id,
                          description=article.published or None, mime_type="text/plain")
                 for article in articles]

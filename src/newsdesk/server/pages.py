@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from newsdesk.answers.extractive import Answer, Citation
 from newsdesk.articles import Article
+from newsdesk.articles.records import ArticleCard
 from newsdesk.articles.dates import parse_date
 from newsdesk.query import MAX_HISTORY_TURNS, MAX_TURN_CHARS, Turn
 from newsdesk.server.citations import MARKER
@@ -234,7 +235,7 @@ class ArticleSummary:
         return article_view_link(self.id)
 
 
-def latest_articles(articles: Iterable[Article], count: int = 4) -> list[ArticleSummary]:
+def latest_articles(articles: Iterable[ArticleCard], count: int = 4) -> list[ArticleSummary]:
     """The newest articles by publication date (undated ones after, in index order)."""
     newest = sorted(articles, key=lambda a: _date_key(a.published), reverse=True)  # stable
     return [ArticleSummary(a.id, a.title or "Untitled article",

@@ -34,7 +34,8 @@ export function answerMarkdown(body, origin) {
 function sourceLine(citation, origin) {
   const title = escaped(citation.title).trim() || "Untitled article";
   const day = publishedLabel(citation.published);
-  return `- \\[${citation.n}\\] [${title}](${href(sourceLink(citation, origin))})` + (day ? `, ${escaped(day)}` : "");
+  return `- \\[${citation.n}\\] [${title}](${href(sourceLink(citation, origin))})` + (day ? `, ${escaped(day)}` : "")
+    + (citation.also_in?.length ? `, also in: ${escaped(citation.also_in.join(", "))}` : "");
 }
 
 // The article's own http(s) URL, else this server's page for it with the passage marked.

@@ -113,7 +113,8 @@ export function answerBubble(body) {
     }
     return bubble;
   }
-  bubble.append(answerText(parts, citations));
+  const timeline = Array.isArray(body.timeline) ? body.timeline : [];
+  bubble.append(timeline.length ? timelineList(timeline, citations) : answerText(parts, citations));
   if (body.note) bubble.append(el("p", "answer-note", body.note));
   const [sources, others] = sourceGroups(parts, citations);
   if (sources.length) bubble.append(el("p", "sources-label", "Sources"), cardList(sources, parts));
@@ -165,6 +166,23 @@ function answerText(parts, citations) {
     }
   });
   return paragraph;
+}
+
+// A timeline answer (docs/timelines.md): an entry a step, each its day, its sentence and the
+// marker that opens the article at that sentence; in the order the server put them.
+function timelineList(timeline, citations) {
+  const list = el("ol", "timeline");
+  for (const entry of timeline) {
+    const citation = citations[entry.citation - 1];
+    const item = el("li");
+    const day = el("time", "timeline-date", publishedLabel(entry.date));
+    day.dateTime = entry.date;
+    const text = el("p", "timeline-text", `${entry.text} `);
+    if (citation) text.append(markerLink({ marker: entry.citation, sentence: entry.text }, citation));
+    item.append(day, text);
+    list.append(item);
+  }
+  return list;
 }
 
 function markerLink(part, citation) {
@@ -235,11 +253,18 @@ function citationCard(citation, sentences) {
   number.setAttribute("aria-hidden", "true");
   head.append(number, el("span", "card-title", citation.title || "Untitled article"));
   card.append(head);
-  const meta = [publishedLabel(citation.published), domainOf(citation.url)].filter(Boolean).join(" · ");
+  const meta = [publishedLabel(citation.published), domainOf(citation.url), alsoIn(citation)]
+    .filter(Boolean).join(" · ");
   if (meta) card.append(el("span", "card-meta", meta));
   card.append(passageExcerpt(String(citation.text ?? ""), sentences));
   item.append(card);
   return item;
+}
+
+// The outlets of the same story's other copies: the story is cited once, from its earliest copy.
+function alsoIn(citation) {
+  const outlets = Array.isArray(citation.also_in) ? citation.also_in : [];
+  return outlets.length ? `also in: ${outlets.join(", ")}` : "";
 }
 
 // The passage around the highlighted sentences, cut at word boundaries; the article page

@@ -1,0 +1,96 @@
+"""Merging segments: Lucene's log merge policy, so that a year of one-article builds does not
+leave a query searching thousands of tiny segments, and deleted articles' rows are given back.
+
+Segments are grouped in levels by size (a level is a power of MERGE_FACTOR passages); when
+MERGE_FACTOR segments share a level they are merged into one of the next level, so a query
+searches at most about MERGE_FACTOR segments a level, a handful in all. A segment whose rows are
+mostly deleted is rewritten without them. Merging copies rows: nothing is embedded or tokenised
+again. It runs in the build that made it due, under the same lock, after that build's new
+generation is already served, and is written as one more generation (same atomic swap).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from newsdesk.index import store
+from newsdesk.index.duplicates import StorySketches
+from newsdesk.index.lexical import SegmentTerms
+from newsdesk.index.segment import VECTORS, Segment, SegmentContent, read_segment
+from newsdesk.index.store import Reading
+from newsdesk.passages import Passage
+
+MERGE_FACTOR = 10  # Lucene's LogMergePolicy default
+MOSTLY_DELETED = 0.5  # a segment with more of its rows deleted than this is rewritten
+
+
+def due(segments: list[dict], sizes: dict[str, tuple[int, int]]) -> list[str]:
+    """The names of the segments to merge now (none: an empty list). sizes: a segment's
+    (passages, deleted passages)."""
+    levels: dict[int, list[str]] = {}
+    for segment in segments:
+        passages, deleted = sizes[segment["name"]]
+        if passages and deleted / passages > MOSTLY_DELETED:
+            return [segment["name"]]
+        live = max(1, passages - deleted)
+        levels.setdefault(int(math.log(live, MERGE_FACTOR)), []).append(segment["name"])
+    full = [names for _, names in sorted(levels.items()) if len(names) >= MERGE_FACTOR]
+    return full[0] if full else []
+
+
+def merge_if_due(root: Path, index_type: str) -> str | None:
+    """Merge the current generation's segments if the policy says so; the new generation's name,
+    or None when nothing was due."""
+    folder = store.current_folder(root)
+    if folder is None:
+        return None
+    manifest = store.read_manifest(folder)
+    where = {s["name"]: store.segment_folder(root, folder, manifest, s["name"])
+             for s in manifest.get("segments", [])}
+    manifests = {name: manifest if place == folder else store.read_manifest(place)
+                 for name, place in where.items()}
+    entries = {name: own["articles"] for name, own in manifests.items()}
+    sizes = {}
+    for segment in manifest.get("segments", []):
+        own = entries[segment["name"]]
+        deleted = set(segment.get("deleted", ()))
+        sizes[segment["name"]] = (sum(int(e.get("passages", 0)) for e in own.values()),
+                                  sum(int(own[i].get("passages", 0)) for i in deleted if i in own))
+    chosen = due(manifest.get("segments", []), sizes)
+    if not chosen:
+        return None
+    parts = [(read_segment(s["name"], where[s["name"]], manifests[s["name"]], Reading),
+              set(s.get("deleted", ())))
+             for s in manifest["segments"] if s["name"] in chosen]
+    manifest["segments"] = [s for s in manifest["segments"] if s["name"] not in chosen]
+    return store.write_generation(root, manifest, merged_content(parts), index_type)
+
+
+def merged_content(parts: list[tuple[Segment, set[str]]]) -> SegmentContent:
+    """One segment holding the live articles of parts, in order, with their rows copied."""
+    articles, passages, vectors, terms, sketches = [], [], [], [], []
+    for segment, deleted in parts:
+        keep = ~segment.rows_of(deleted) if deleted else np.ones(len(segment), dtype=bool)
+        stored = np.load(segment.folder / VECTORS, mmap_mode="r")
+        vectors.append(np.asarray(stored[keep], dtype=np.float32))
+        terms.append((segment.terms, np.flatnonzero(keep)))
+        kept_ids = [i for i in segment.ids if i not in deleted]
+        sketches.append(segment.sketches.select(kept_ids))
+        ends = np.append(segment.first_passage[1:], len(segment))
+        for number, article in enumerate(segment.all_articles()):  # articles.jsonl is in ids order
+            if article.id in deleted:
+                continue
+            articles.append(article)
+            first = int(segment.first_passage[number])
+            passages.extend(Passage.of(article, row - first, int(segment.starts[row]),
+                                       int(segment.ends[row]))
+                            for row in range(first, int(ends[number])))
+    dimension = vectors[0].shape[1] if vectors else 0
+    return SegmentContent(articles, passages,
+                          np.concatenate(vectors) if vectors else np.zeros((0, dimension), np.float32),
+                          SegmentTerms.merged(terms),
+                          StorySketches(tuple(i for s in sketches for i in s.ids),
+                                        np.concatenate([s.signatures for s in sketches])))
