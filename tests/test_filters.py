@@ -4,6 +4,7 @@ k is cut, honoured by /ask, /ask/stream, the OpenAI route and `newsdesk ask`; GE
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from datetime import date
@@ -41,13 +42,15 @@ def _article(n: int, url: str, published: str | None, strong: bool) -> dict:
     if strong:
         paragraphs = [f"The harbour bridge toll happened again: what happened to the harbour bridge "
                       f"toll, report {n} says, is that the harbour bridge toll rose." for _ in range(3)]
-    else:
-        paragraphs = [f"Commuters in district {n} spoke about schools, parks, weather, markets, trains, "
-                      f"libraries, museums, gardens and the harbour bridge toll in a long meeting.",
-                      f"Drivers from town {n} described roadworks, parking, cycling lanes, buses, ferries, "
-                      f"taxis, fuel prices and the bridge queues to the local council.",
-                      f"The council of ward {n} will review housing, lighting, bins, playgrounds, "
-                      f"festivals, pools, tram lines and the harbour plan next year."]
+    else:  # each its own order of topics, so no two are near-duplicates of one story (duplicates.py)
+        topics = random.Random(n).sample(["schools", "parks", "weather", "markets", "trains", "libraries",
+                                          "museums", "gardens", "roadworks", "parking", "buses", "ferries"], 12)
+        paragraphs = [f"Commuters in district {n} spoke about {', '.join(topics[:4])} "
+                      f"and the harbour bridge toll in a long meeting.",
+                      f"Drivers from town {n} described {', '.join(topics[4:8])} "
+                      f"and the bridge queues to the local council.",
+                      f"The council of ward {n} will review {', '.join(topics[8:])} "
+                      f"and the harbour plan next year."]
     record = {"doc_id": f"a{n:02d}", "title": f"Report {n}", "text": "\n\n".join(paragraphs)}
     if url:
         record["url"] = url
