@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from newsdesk.articles import read_articles
 from newsdesk.index.build import build_index
+from newsdesk.index.store import load_generation
 from newsdesk.server.app import create_app
 from newsdesk.service import Newsdesk
 from newsdesk.settings import Settings
@@ -98,18 +99,18 @@ def test_a_posted_article_replaces_its_earlier_version_and_delete_removes_it(sce
 def test_a_full_rebuild_from_the_seeds_reproduces_what_was_ingested(scene, tmp_path):
     client, settings, _ = scene
     assert client.post("/articles?wait=true", json=[record(40), record(41)]).status_code == 200
-    served = {a["id"]: a for a in map(json.loads, _articles_file(settings).read_text().splitlines())}
+    served = _served_articles(settings)
     rebuilt = settings.with_(embeddings=tmp_path / "rebuilt")
     build_index(rebuilt, FakeEmbedder(), full=True)
-    again = {a["id"]: a for a in map(json.loads, _articles_file(rebuilt).read_text().splitlines())}
-    assert again["art-0040"]["text"] == served["art-0040"]["text"]
-    assert {k: (v["title"], v["text"], v["published"]) for k, v in again.items()} == \
-        {k: (v["title"], v["text"], v["published"]) for k, v in served.items()}
+    again = _served_articles(rebuilt)
+    assert again["art-0040"].text == served["art-0040"].text
+    assert {k: (v.title, v.text, v.published) for k, v in again.items()} == \
+        {k: (v.title, v.text, v.published) for k, v in served.items()}
 
 
-def _articles_file(settings: Settings) -> Path:
-    name = (settings.embeddings / "CURRENT").read_text().strip()
-    return settings.embeddings / "generations" / name / "articles.jsonl"
+def _served_articles(settings: Settings) -> dict:
+    generation = load_generation(settings.embeddings)
+    return {article_id: generation.articles[article_id] for article_id in generation.articles}
 
 
 def test_records_that_are_not_articles_are_refused_whole_and_nothing_is_saved(scene):
