@@ -265,3 +265,17 @@ def test_the_ivf_vector_store_finds_stored_vectors_and_survives_a_round_trip(tmp
     assert np.mean(np.array(found) == rows) >= 0.95
     assert np.allclose(store.reconstruct(rows[:1])[0], vectors[rows[0]])  # IVF keeps a direct map
     assert VectorStore.build(vectors[:100], "ivf").kind == "flat"  # too few to train
+
+
+def test_the_merge_policy_merges_a_full_level_below_the_cap_and_rewrites_mostly_deleted_segments():
+    from newsdesk.index.merge import MAX_MERGED_PASSAGES, MERGE_FACTOR, due
+
+    def segment(name, passages, deleted=0):
+        return {"name": name, "passages": passages, "deleted": [], "deleted_passages": deleted}
+
+    big = [segment(f"big{n}", 150_000) for n in range(MERGE_FACTOR)]  # one level, over the cap merged
+    small = [segment(f"small{n}", 12) for n in range(MERGE_FACTOR - 1)]
+    assert MERGE_FACTOR * 150_000 > MAX_MERGED_PASSAGES
+    assert due(big + small) == []
+    assert due(big + small + [segment("one more", 15)]) == [s["name"] for s in small] + ["one more"]
+    assert due(big + [segment("gutted", 1_000, deleted=600)]) == ["gutted"]

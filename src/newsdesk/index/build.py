@@ -468,9 +468,11 @@ def _manifest(settings: Settings, embedder: Embedder, dimension: int, chunker: C
         articles += len(previous.entries) - sum(len(ids) for ids in plan.deleted.values())
         passages += previous.live_passages - gone_passages
         for number, segment in enumerate(previous.segments):
-            deleted = set(segment.get("deleted", ())) | plan.deleted.get(number, set())
-            if live.get(number, 0) > len(plan.deleted.get(number, ())):
-                segments.append({"name": segment["name"], "deleted": sorted(deleted)})
+            now = plan.deleted.get(number, set())
+            if live.get(number, 0) > len(now):
+                segments.append({**segment, "deleted": sorted(set(segment["deleted"]) | now),
+                                 "deleted_passages": segment["deleted_passages"] + sum(
+                                     int(previous.entries[i][1].get("passages", 0)) for i in now)})
     return {
         "format": FORMAT_VERSION,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

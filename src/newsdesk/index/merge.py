@@ -3,7 +3,8 @@ leave a query searching thousands of tiny segments, and deleted articles' rows a
 
 Segments are grouped in levels by size (a level is a power of MERGE_FACTOR passages); when
 MERGE_FACTOR segments share a level they are merged into one of the next level, so a query
-searches at most about MERGE_FACTOR segments a level, a handful in all. A segment whose rows are
+searches at most about MERGE_FACTOR segments a level, a handful in all, up to segments of
+MAX_MERGED_PASSAGES. A segment whose rows are
 mostly deleted is rewritten without them. Merging copies rows: nothing is embedded or tokenised
 again. It runs in the build that made it due, under the same lock, after that build's new
 generation is already served, and is written as one more generation (same atomic swap).
@@ -25,20 +26,25 @@ from newsdesk.passages import Passage
 
 MERGE_FACTOR = 10  # Lucene's LogMergePolicy default
 MOSTLY_DELETED = 0.5  # a segment with more of its rows deleted than this is rewritten
+# Lucene's maxMergedSegmentMB, in passages: segments this big are left as they are (a merge of
+# millions of rows would hold a build for minutes), so an archive ends as a few big segments.
+MAX_MERGED_PASSAGES = 1_000_000
 
 
-def due(segments: list[dict], sizes: dict[str, tuple[int, int]]) -> list[str]:
-    """The names of the segments to merge now (none: an empty list). sizes: a segment's
-    (passages, deleted passages)."""
-    levels: dict[int, list[str]] = {}
+def due(segments: list[dict]) -> list[str]:
+    """The names of the segments (the manifest's list) to merge now; none: an empty list."""
+    levels: dict[int, list[dict]] = {}
     for segment in segments:
-        passages, deleted = sizes[segment["name"]]
+        passages, deleted = segment["passages"], segment["deleted_passages"]
         if passages and deleted / passages > MOSTLY_DELETED:
             return [segment["name"]]
         live = max(1, passages - deleted)
-        levels.setdefault(int(math.log(live, MERGE_FACTOR)), []).append(segment["name"])
-    full = [names for _, names in sorted(levels.items()) if len(names) >= MERGE_FACTOR]
-    return full[0] if full else []
+        levels.setdefault(int(math.log(live, MERGE_FACTOR)), []).append(segment)
+    for _, level in sorted(levels.items()):
+        merged = sum(s["passages"] - s["deleted_passages"] for s in level)
+        if len(level) >= MERGE_FACTOR and merged <= MAX_MERGED_PASSAGES:
+            return [s["name"] for s in level]
+    return []
 
 
 def merge_if_due(root: Path, index_type: str) -> str | None:
@@ -48,23 +54,15 @@ def merge_if_due(root: Path, index_type: str) -> str | None:
     if folder is None:
         return None
     manifest = store.read_manifest(folder)
-    where = {s["name"]: store.segment_folder(root, folder, manifest, s["name"])
-             for s in manifest.get("segments", [])}
-    manifests = {name: manifest if place == folder else store.read_manifest(place)
-                 for name, place in where.items()}
-    entries = {name: own["articles"] for name, own in manifests.items()}
-    sizes = {}
-    for segment in manifest.get("segments", []):
-        own = entries[segment["name"]]
-        deleted = set(segment.get("deleted", ()))
-        sizes[segment["name"]] = (sum(int(e.get("passages", 0)) for e in own.values()),
-                                  sum(int(own[i].get("passages", 0)) for i in deleted if i in own))
-    chosen = due(manifest.get("segments", []), sizes)
+    chosen = due(manifest["segments"])
     if not chosen:
         return None
-    parts = [(read_segment(s["name"], where[s["name"]], manifests[s["name"]], Reading),
-              set(s.get("deleted", ())))
-             for s in manifest["segments"] if s["name"] in chosen]
+    parts = []
+    for segment in manifest["segments"]:
+        if segment["name"] in chosen:
+            where = store.segment_folder(root, folder, manifest, segment["name"])
+            own = manifest if where == folder else store.read_manifest(where)
+            parts.append((read_segment(segment["name"], where, own, Reading), set(segment["deleted"])))
     manifest["segments"] = [s for s in manifest["segments"] if s["name"] not in chosen]
     return store.write_generation(root, manifest, merged_content(parts), index_type)
 

@@ -185,7 +185,8 @@ def write_generation(root: Path, manifest: dict, content: SegmentContent, index_
         staging.mkdir()
         manifest.update(write_segment(staging, content, index_type, on_file))
         if content.articles:  # a removal alone adds no segment
-            manifest["segments"] = [*manifest["segments"], {"name": name, "deleted": []}]
+            manifest["segments"] = [*manifest["segments"], {"name": name, "passages": len(content.passages),
+                                                            "deleted": [], "deleted_passages": 0}]
         writing = staging / "manifest.json"
         writing.write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
         writing = staging
