@@ -1,6 +1,6 @@
 """`make bench`: every figure of issue 5, each next to what it is compared with in the same run.
 
-    .venv/bin/python benchmarks/run.py [--articles N] [--stages indexing,scale,serving,peer,faiss,profile]
+    .venv/bin/python benchmarks/run.py [--articles N] [--stages indexing,scale,serving,peer,faiss,profile,archive]
 
 Results print as a table and are written as JSON under benchmarks/results/ (git-ignored).
 Shared machines are noisy: read the ratios, which are taken minutes apart in one run.
@@ -24,7 +24,7 @@ from records import Run, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "realtimeqa"
-STAGES = ("indexing", "incremental", "scale", "serving", "peer", "profile", "faiss")
+STAGES = ("indexing", "incremental", "scale", "serving", "peer", "profile", "faiss", "archive")
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,6 +42,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sequential", type=int, default=100, help="/ask requests one at a time")
     parser.add_argument("--concurrent", type=int, default=200, help="/ask requests over the clients")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--archive-sizes", default="10000,30000,100000",
+                        help="archive stage: the sizes (articles) measured as the archive grows")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".cache" / "bench")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     return parser.parse_args(argv)
@@ -130,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
 
             real, queries = _real_vectors(workdir, backends, questions)
             run_vector_scale(run, real, queries, [int(v) for v in args.vectors.split(",") if v])
+        if "archive" in stages:
+            from archive import run_archive
+
+            run_archive(run, args.corpus, args.workdir / "archive", [int(n) for n in args.archive_sizes.split(",")],
+                        backends[0], questions, args.sequential, args.concurrent, args.clients)
     finally:
         run.details["wall_s"] = time.perf_counter() - started
         path = run.write(args.results)
