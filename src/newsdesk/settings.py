@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     embeddings: Path = Field(Path("embeddings"), description="where the index lives")
     model_path: str = Field(
         "", description="a local sentence-transformers folder; unset: the packaged all-MiniLM-L6-v2")
-    backend: Literal["torch", "onnx-int8"] = Field("torch", description="`torch` (fp32) or `onnx-int8`")
+    backend: Literal["auto", "torch", "torch-cuda-fp16", "onnx-int8"] = Field(
+        "auto", description="`torch` (fp32), `torch-cuda-fp16`, `onnx-int8`, or `auto`: the index's "
+        "own, else CUDA fp16, else `onnx-int8` if installed ([which](docs/performance.md#which-backend))")
     # 32..512: the chunker never packs fewer than 32 tokens of text whatever the title takes
     # (passages.py), so smaller budgets change nothing; a budget over the model's window (256
     # for the packaged MiniLM) is cut to the window, and 512 is the window of BERT-sized models.
@@ -60,6 +62,9 @@ class Settings(BaseSettings):
     index_type: Literal["flat", "ivf", "hnsw"] = Field(
         "flat", description="the vector index: `flat` (exact), `ivf` (approximate, for a million "
         "passages or more; flat below 50,000) or `hnsw` ([scaling](docs/scaling.md))")
+    vector_codec: Literal["fp32", "fp16", "sq8"] = Field(
+        "sq8", description="how vectors are kept: `sq8` (1 byte a number; `fp16` below 10,000 "
+        "in a segment), `fp16` or `fp32` ([compressed vectors](docs/performance.md#compressed-vectors))")
     batch_size: int = Field(64, ge=1, description="passages per embedding batch")
     # The coverage model's confidence is a probability (coverage.py): a threshold outside 0..1
     # would decline everything or nothing, and 0 already answers whatever was found.

@@ -137,9 +137,10 @@ def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progr
     content = _new_segment(plan, previous, chunker_settings, fresh, dimension, report)
     manifest = _manifest(settings, embedder, dimension, chunker_settings, plan, previous, content,
                          seeds.files)
-    report.generation = store.write_generation(root, manifest, content, settings.index_type)
+    report.generation = store.write_generation(root, manifest, content, settings.index_type,
+                                               settings.vector_codec)
     report.passages_total = manifest["counts"]["passages"]
-    merged = merge_if_due(root, settings.index_type)
+    merged = merge_if_due(root, settings.index_type, settings.vector_codec)
     if merged is not None:
         report.generation = merged
         log(f"merged small segments into {merged}")
@@ -482,6 +483,7 @@ def _manifest(settings: Settings, embedder: Embedder, dimension: int, chunker: C
                   "backend": getattr(embedder, "backend", "unknown")},
         "chunker": chunker.as_dict(),
         "index_type": settings.index_type,
+        "vector_codec": settings.vector_codec,
         "counts": {"articles": articles, "passages": passages},
         "segments": segments,
         "files": files,

@@ -47,7 +47,7 @@ def due(segments: list[dict]) -> list[str]:
     return []
 
 
-def merge_if_due(root: Path, index_type: str) -> str | None:
+def merge_if_due(root: Path, index_type: str, codec: str) -> str | None:
     """Merge the current generation's segments if the policy says so; the new generation's name,
     or None when nothing was due."""
     folder = store.current_folder(root)
@@ -64,7 +64,7 @@ def merge_if_due(root: Path, index_type: str) -> str | None:
             own = manifest if where == folder else store.read_manifest(where)
             parts.append((read_segment(segment["name"], where, own, Reading), set(segment["deleted"])))
     manifest["segments"] = [s for s in manifest["segments"] if s["name"] not in chosen]
-    return store.write_generation(root, manifest, merged_content(parts), index_type)
+    return store.write_generation(root, manifest, merged_content(parts), index_type, codec)
 
 
 def merged_content(parts: list[tuple[Segment, set[str]]]) -> SegmentContent:

@@ -51,7 +51,7 @@ class SegmentContent:
                 for a in self.articles}
 
 
-def write_segment(folder: Path, content: SegmentContent, index_type: str, on_file) -> dict:
+def write_segment(folder: Path, content: SegmentContent, index_type: str, codec: str, on_file) -> dict:
     """Write the segment's files into folder; return what the manifest records of it: its
     articles' entries ("articles") and the size of articles.jsonl ("articles_bytes").
 
@@ -75,7 +75,7 @@ def write_segment(folder: Path, content: SegmentContent, index_type: str, on_fil
     on_file(folder / VECTORS)
     np.save(folder / VECTORS, content.vectors)
     on_file(folder / VECTORS_FILE)
-    VectorStore.build(content.vectors, index_type).write(folder / VECTORS_FILE)
+    VectorStore.build(content.vectors, index_type, codec).write(folder / VECTORS_FILE)
     on_file(folder / TERMS)
     (folder / TERMS).mkdir()
     content.terms.write(folder / TERMS)

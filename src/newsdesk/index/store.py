@@ -160,7 +160,8 @@ def _locked_message(root: Path, holder: str) -> str:
 # ---------------------------------------------------------------- writing a generation
 
 
-def write_generation(root: Path, manifest: dict, content: SegmentContent, index_type: str) -> str:
+def write_generation(root: Path, manifest: dict, content: SegmentContent, index_type: str,
+                     codec: str) -> str:
     """Write a generation (its manifest and the segment it adds) into a
     temporary folder, rename it, swap CURRENT. Any failure before the swap removes what this
     build wrote, so the served generation and the disk stay as they were; a full disk is said
@@ -183,7 +184,7 @@ def write_generation(root: Path, manifest: dict, content: SegmentContent, index_
         writing = path
     try:
         staging.mkdir()
-        manifest.update(write_segment(staging, content, index_type, on_file))
+        manifest.update(write_segment(staging, content, index_type, codec, on_file))
         if content.articles:  # a removal alone adds no segment
             manifest["segments"] = [*manifest["segments"], {"name": name, "passages": len(content.passages),
                                                             "deleted": [], "deleted_passages": 0}]
