@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--source", action="append", metavar="SOURCE",
                      help="only articles from this outlet: a domain (bbc.co.uk, its subdomains too) "
                           "or a name (\"USA Today\"); repeatable")
+    ask.add_argument("--timeline", action="store_true",
+                     help="dated sentences from several articles in date order (docs/timelines.md)")
     ask.set_defaults(run=_ask)
 
     evaluate = commands.add_parser(
@@ -129,9 +131,10 @@ def _settings(args, **extra) -> Settings:
 
 
 def _query(question: str, k: int | None, after: str | None = None, before: str | None = None,
-           sources: list[str] | None = None) -> Query:
+           sources: list[str] | None = None, mode: str | None = None) -> Query:
     """The question, -k and the filter flags as the library's Query: the same rules as /ask's."""
-    given = {"k": k, "published_after": after, "published_before": before, "sources": sources}
+    given = {"k": k, "published_after": after, "published_before": before, "sources": sources,
+             "mode": mode}
     try:
         return Query(question=question, **{name: value for name, value in given.items() if value is not None})
     except ValidationError as error:
@@ -240,7 +243,8 @@ def _ask(args) -> int:
     from newsdesk.service import Newsdesk
 
     settings = _settings(args)
-    query = _query(args.question, args.k, args.after, args.before, args.source)
+    query = _query(args.question, args.k, args.after, args.before, args.source,
+                   "timeline" if args.timeline else None)
     try:
         if current_name(settings.embeddings) is None:  # say so before spending seconds on the model
             raise _UserError(f"no index in {settings.embeddings}: run `newsdesk index` first")
@@ -253,7 +257,9 @@ def _ask(args) -> int:
     if args.json:
         print(json.dumps(answer.model_dump(), indent=2, ensure_ascii=False))
         return 0
-    print(textwrap.fill(answer.answer, 100))
+    # A timeline is an entry a line; an answer is one paragraph, whatever line breaks it copied.
+    for paragraph in answer.answer.splitlines() if answer.timeline else [answer.answer]:
+        print(textwrap.fill(paragraph, 100))
     if answer.citations:
         print()
     if answer.abstained and answer.citations:  # as the page's "Closest passages found": said plainly

@@ -96,6 +96,10 @@ class Query(BaseModel):
                                       description="Only articles from these outlets: domains "
                                       "(\"bbc.co.uk\" takes its subdomains too) or names (\"USA Today\"); "
                                       f"at most {MAX_SOURCES} (GET /sources lists them)")
+    mode: Literal["answer", "timeline"] | None = Field(
+        None, description="\"timeline\": dated sentences from several articles in date order "
+        "(docs/timelines.md); \"answer\": a plain answer; unset: a timeline when the question asks "
+        "how something developed (\"What has happened with ...?\"), else an answer")
 
     @field_validator("sources", mode="before")
     @classmethod

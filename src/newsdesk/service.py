@@ -21,6 +21,7 @@ from newsdesk.answers.extractive import (
     small_talk_answer,
 )
 from newsdesk.answers.streaming import DoneEvent, StreamEvent, stream_answer, stream_reply
+from newsdesk.answers.timeline import stream_timeline, timeline_answer, wants_timeline
 from newsdesk.answers.writers import writer_for
 from newsdesk.articles import Article
 from newsdesk.embeddings import load_embedder
@@ -118,7 +119,7 @@ class Newsdesk:
                     return "skipped"
                 if current_folder(root) is None:  # a replica's files not there yet: try again soon
                     raise IndexError_(f"{root / 'CURRENT'} names {wanted}, which is not in {root / 'generations'}")
-                generation = load_generation(root)
+                generation = load_generation(root, reuse=self.generation)
             except DamagedIndex as error:
                 self._broken = seen
                 return self._failed(str(error))
@@ -127,7 +128,7 @@ class Newsdesk:
             self._retriever = Retriever(generation, self.embedder, retrieval_settings(self.settings))
             self._problem = self._broken = None
             log.info("serving index generation %s (%d passages)", generation.name,
-                     len(generation.passages))
+                     generation.passage_count)
             return "switched"
 
     def _failed(self, problem: str) -> str:
@@ -183,6 +184,10 @@ class Newsdesk:
         as_of: prefer articles published in the days up to this date (news is about 'this week').
         history: the earlier turns, oldest first, that a follow-up question may lean on."""
         query = Query.of(query, k, as_of, history)
+        if wants_timeline(query):
+            answer = self._timeline(query)
+            self._count(answer)
+            return answer
         retriever, understood, found = self._find(query)
         answer = found if isinstance(found, Answer) else answer_retrieved(
             found, retriever, self.writer, understood.question_in_context)
@@ -193,6 +198,8 @@ class Newsdesk:
                    history: History | None = None) -> Iterator[StreamEvent]:
         """The answer as events: the citations first, then the answer in pieces, then done."""
         query = Query.of(query, k, as_of, history)
+        if wants_timeline(query):
+            return self._counted(stream_timeline(self._timeline(query)))
         retriever, understood, found = self._find(query)
         if isinstance(found, Answer):
             return self._counted(stream_reply(found))
@@ -238,6 +245,10 @@ class Newsdesk:
         """Whether the question is a follow-up, and the query that retrieves for it."""
         search, _ = self._searches(self._serving(), DEFAULT_K, as_of, time.perf_counter())
         return conversation.understand(question, history, lambda query: search(query).confidence)
+
+    def _timeline(self, query: Query) -> Answer:
+        """The story's dated sentences in date order (answers/timeline.py), within the filters."""
+        return timeline_answer(query, self._serving().within(query.filters), self.settings.abstain_below)
 
     def _find(self, query: Query) -> tuple[Retriever, Understood, Retrieved | Answer]:
         """Small talk's plain reply, or the passages found for the question as understood."""
@@ -298,7 +309,7 @@ class Newsdesk:
         if generation is None:
             return Health("no index", 0, 0, model, None, None, problem, failed_at, build_error)
         return Health("degraded" if problem else "ok", len(generation.articles),
-                      len(generation.passages), model, generation.built_at, generation.name,
+                      generation.passage_count, model, generation.built_at, generation.name,
                       problem, failed_at, build_error)
 
 

@@ -63,8 +63,7 @@ class Settings(BaseSettings):
         "flat", description="the vector index: `flat` (exact), `ivf` (approximate, for a million "
         "passages or more; flat below 50,000) or `hnsw` ([scaling](docs/scaling.md))")
     vector_codec: Literal["fp32", "fp16", "sq8"] = Field(
-        "sq8", description="how vectors are kept: `sq8` (1 byte a number; `fp16` below 10,000 "
-        "in a segment), `fp16` or `fp32` ([compressed vectors](docs/performance.md#compressed-vectors))")
+        "sq8", description="vectors kept as `sq8` (1 byte a number), `fp16` or `fp32`")
     batch_size: int = Field(64, ge=1, description="passages per embedding batch")
     # The coverage model's confidence is a probability (coverage.py): a threshold outside 0..1
     # would decline everything or nothing, and 0 already answers whatever was found.

@@ -19,6 +19,7 @@ from newsdesk.answers.extractive import (
     AnswerWriter,
     Citation,
     Retrieved,
+    TimelineEntry,
     WriterFailed,
     extractive_answer,
     not_covered,
@@ -46,6 +47,7 @@ class DoneEvent(BaseModel):
     generation: str | None = None
     note: str | None = None
     flagged_sentences: list[str] = []
+    timeline: list[TimelineEntry] = []  # as in /ask: a timeline answer's entries
 
 
 @dataclass(frozen=True)
