@@ -2,8 +2,7 @@
 
 lexical.py computes Lucene's BM25 itself, from term counts kept per segment and statistics
 summed over all segments, so an index can grow by adding segments: if a bm25s release changes
-its formula, or a split, a merge or an upgrade changes what a passage scores, these tests say so.
-The generation layout's LexicalIndex is tested too while the build still writes it.
+its formula, or a split or a merge changes what a passage scores, these tests say so.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import Stemmer
 
-from newsdesk.index.lexical import Lexical, LexicalIndex, SegmentTerms, TermCounts
+from newsdesk.index.lexical import Lexical, SegmentTerms
 
 TEXTS = [
     "The Treaty of Le Touquet moved British border checks to Calais, in France.",
@@ -118,18 +117,6 @@ def test_a_segment_read_back_is_memory_mapped_and_scores_the_same(tmp_path):
         assert_scores_equal(Lexical([read]).scores(query), bm25s_scores(TEXTS, query))
 
 
-def test_a_generations_kept_counts_upgrade_to_a_segment_without_tokenising(tmp_path, monkeypatch):
-    TermCounts.of_texts(TEXTS).save(tmp_path)
-    monkeypatch.setattr("newsdesk.index.lexical.tokenize", lambda texts: pytest.fail("re-tokenised"))
-
-    upgraded = SegmentTerms.from_term_counts(TermCounts.load(tmp_path))
-
-    assert upgraded.passages == len(TEXTS)
-    monkeypatch.undo()
-    for query in QUERIES:
-        assert_scores_equal(Lexical([upgraded]).scores(query), bm25s_scores(TEXTS, query))
-
-
 def test_a_query_of_unknown_words_scores_zero_everywhere():
     assert not Lexical([SegmentTerms.of_texts(TEXTS)]).scores("zebra quantum").any()
 
@@ -137,22 +124,3 @@ def test_a_query_of_unknown_words_scores_zero_everywhere():
 def test_no_segments_score_nothing():
     lexical = Lexical([])
     assert lexical.documents == 0 and len(lexical.scores("treaty")) == 0
-
-
-@pytest.mark.parametrize("query", QUERIES)
-def test_generation_index_from_term_counts_scores_as_bm25s_own_index(query):
-    assert_scores_equal(LexicalIndex.build(TEXTS).scores(query), bm25s_scores(TEXTS, query))
-
-
-@pytest.mark.parametrize("query", QUERIES)
-def test_counts_carried_into_an_incremental_build_score_as_a_fresh_bm25s_index(query):
-    # Keep passages 2, 0 and 4 of the first build, and add two new texts between them.
-    first = TermCounts.of_texts(TEXTS[:3] + TEXTS[4:])
-    fresh = ["A second cat slept through the border checks at Calais.", "Dogs do not read treaties."]
-    rows = np.array([1, -1, 0, 3, -1])
-    texts_now = [TEXTS[1], fresh[0], TEXTS[0], TEXTS[4], fresh[1]]
-
-    carried = LexicalIndex.from_counts(first.with_rows(fresh, rows))
-
-    assert_scores_equal(carried.scores(query), bm25s_scores(texts_now, query))
-    assert carried.documents == len(texts_now)

@@ -17,7 +17,7 @@ import numpy as np
 
 from newsdesk.articles import Article, read_articles
 from newsdesk.evaluation.metrics import Ask, Cited, EvalQuestion, Prediction
-from newsdesk.index.lexical import LexicalIndex
+from newsdesk.index.lexical import Lexical, SegmentTerms
 
 CHUNK_CHARS = 1000
 CANDIDATES = 100
@@ -43,7 +43,7 @@ class ChunkIndex:
 
     def __init__(self, chunks: list[Chunk], cache: Path | None = None, embedder=None):
         self.chunks = chunks
-        self.lexical = LexicalIndex.build([c.text for c in chunks])
+        self.lexical = Lexical([SegmentTerms.of_texts([c.text for c in chunks])])
         self.cache = cache
         self.embedder = embedder
         self._vectors: np.ndarray | None = None

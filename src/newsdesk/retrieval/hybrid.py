@@ -104,7 +104,7 @@ class Retriever:
         window = time_window(question, as_of)
         if as_of is not None or window is not None:
             prior = self.settings.recency
-            fused = {row: score * prior.weight(self.published.get(passages[row].article_id), as_of, window)
+            fused = {row: score * prior.weight(self.published.get(passages.article_id(row)), as_of, window)
                      for row, score in fused.items()}
         wanted = max(k, self.reranker.candidates)
         ranked = self._spread_over_articles(one_per_story(fused, self.generation), wanted)[:wanted]
@@ -134,28 +134,28 @@ class Retriever:
         ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
         capped, per_article = [], {}
         for row, score in ranked:
-            seen = per_article.get(passages[row].article_id, 0)
+            seen = per_article.get(passages.article_id(row), 0)
             if seen < self.settings.max_per_article:
-                per_article[passages[row].article_id] = seen + 1
+                per_article[passages.article_id(row)] = seen + 1
                 capped.append((row, score, seen))
         if not self.settings.spread_over_outlets:
             return sorted(((row, score * weight ** seen) for row, score, seen in capped),
                           key=lambda item: (-item[1], item[0]))
-        outlets = {passages[row].article_id: self.facts.outlet(passages[row].article_id)
+        outlets = {passages.article_id(row): self.facts.outlet(passages.article_id(row))
                    for row, _, _ in capped}
         picked_of_article: dict[str, int] = {}
         articles_of_outlet: dict[str, set[str]] = {}
         left, chosen = list(capped), []
         while left and len(chosen) < count:
             def adjusted(candidate: tuple[int, float, int]) -> float:
-                article_id = passages[candidate[0]].article_id
+                article_id = passages.article_id(candidate[0])
                 outlet = outlets[article_id]
                 same_outlet = len(articles_of_outlet.get(outlet, ())) if outlet is not None else 0
                 return candidate[1] * weight ** (picked_of_article.get(article_id, 0) + same_outlet)
             best = max(range(len(left)), key=lambda n: (adjusted(left[n]), -left[n][0]))
             row = left[best][0]
             chosen.append((row, adjusted(left.pop(best))))
-            article_id = passages[row].article_id
+            article_id = passages.article_id(row)
             picked_of_article[article_id] = picked_of_article.get(article_id, 0) + 1
             if outlets[article_id] is not None:
                 articles_of_outlet.setdefault(outlets[article_id], set()).add(article_id)
