@@ -110,7 +110,7 @@ def test_a_segment_read_back_is_memory_mapped_and_scores_the_same(tmp_path):
     read = SegmentTerms.read(tmp_path / "segment")
 
     for values in (read.indptr, read.rows, read.counts, read.lengths):
-        assert isinstance(values, np.memmap)
+        assert isinstance(values.base, np.memmap) and not values.flags.writeable  # the file's pages
     assert read.counts.dtype == np.uint8 and read.rows.dtype == np.uint8, "narrowest types kept"
     assert read.columns == written.columns
     for query in QUERIES:

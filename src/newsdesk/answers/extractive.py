@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from newsdesk.answers.conversation import content_words
 from newsdesk.answers.coverage import Evidence, confidence_of
 from newsdesk.answers.kinds import Kind, asked_kind, holds_kind
-from newsdesk.index.lexical import tokenize
+from newsdesk.index.lexical import query_terms, tokenize
 from newsdesk.passages import sentence_spans
 from newsdesk.retrieval.hybrid import Hit, Margins, Retriever
 
@@ -156,10 +156,10 @@ def question_terms(question: str, query: str | None, retriever: Retriever) -> Qu
     # Content words only: BM25's stopword list keeps "what", "did" and "say", which an index
     # that never saw them rates as its rarest words.
     own_text, query_text = (" ".join(content_words(text)) for text in (question, query or question))
-    own = {t: idf(t) for t in tokenize([own_text])[0]}
+    own = {t: idf(t) for t in query_terms(own_text)}
     context = {}
     if query and query != question:
-        context = {t: idf(t) for t in tokenize([query_text])[0] if t not in own}
+        context = {t: idf(t) for t in query_terms(query_text) if t not in own}
     return QuestionTerms(own, context, asked_kind(question))
 
 

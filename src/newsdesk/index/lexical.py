@@ -38,6 +38,13 @@ def _idf(documents, frequency):
     return np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
 
 
+@functools.lru_cache(maxsize=1024)
+def query_terms(text: str) -> tuple[str, ...]:
+    """The stemmed terms of one question: retrieval, its margins and the answer's sentence
+    choice all ask for them, and bm25s's tokenizer costs ~2 ms a call."""
+    return tuple(tokenize([text])[0])
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     import bm25s
 
@@ -138,7 +145,9 @@ class SegmentTerms:
     @classmethod
     def read(cls, folder: Path) -> "SegmentTerms":
         def mapped(name: str) -> np.ndarray:
-            return np.load(folder / name, mmap_mode="r", allow_pickle=False)
+            # A plain ndarray over the mapped pages: np.memmap's own slicing costs ~10 µs a
+            # call, and a query slices every query term's postings in every segment.
+            return np.load(folder / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
 
         vocabulary = json.loads((folder / VOCABULARY).read_text())
         return cls({term: n for n, term in enumerate(vocabulary)}, mapped(POSTINGS_INDPTR),
@@ -204,7 +213,7 @@ class Lexical:
         deleted passages and when no query word is indexed)."""
         scores = np.zeros(self.documents, dtype=np.float32)
         # A repeated query word counts once per repeat, as in bm25s.
-        for term, repeats in Counter(tokenize([query])[0]).items():
+        for term, repeats in Counter(query_terms(query)).items():
             frequency = self.document_frequency(term)
             if not frequency:
                 continue

@@ -9,7 +9,7 @@ from datetime import date
 import numpy as np
 
 from newsdesk.embeddings.base import Embedder
-from newsdesk.index.lexical import tokenize
+from newsdesk.index.lexical import query_terms
 from newsdesk.index.store import Generation
 from newsdesk.query import Filters
 from newsdesk.retrieval.filters import ArticleFacts
@@ -116,7 +116,7 @@ class Retriever:
         cosines = sorted(dense.values(), reverse=True)
         words = np.partition(lexical, -MARGIN_RANK)[-MARGIN_RANK:] if len(lexical) >= MARGIN_RANK else lexical
         words = np.sort(words)[::-1]
-        idf = sum(self.generation.lexical.idf(t) for t in set(tokenize([question])[0]))
+        idf = sum(self.generation.lexical.idf(t) for t in set(query_terms(question)))
         return Margins(
             dense=cosines[0] - cosines[min(MARGIN_RANK, len(cosines)) - 1] if cosines else 0.0,
             lexical=float(words[0] - words[-1]) / idf if len(words) and idf > 0 else 0.0)
