@@ -4,12 +4,15 @@ with the real model over a temporary seeds folder (the seed article and a hostil
 from __future__ import annotations
 
 import re
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import SEED_ID, TREATY_QUESTION, Server, index_seed_folder
+from test_timeline import ASKED as TIMELINE_QUESTION
+from test_timeline import desk  # noqa: F401 (a fixture: the Calais camp told over dated articles)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -670,3 +673,61 @@ def test_an_old_citation_link_opens_a_page_that_says_why_and_leads_back_to_the_c
     # The browser's own "404" console line is the only error the page may log.
     assert all("status of 4" in error for error in watched.console_errors), watched.console_errors
     assert watched.dialogs == []
+
+
+# -- a timeline answer: test_timeline.py's corpus (the Calais camp told over dated articles),
+# served with the tests' embedder (fake_cli.py), so no model is loaded for it.
+
+def _timeline_rows(turn) -> list[dict]:
+    """Each entry of the turn's timeline as the page shows it: its day, its label, its text, its
+    marker's number and link, and where it sits on the page."""
+    return turn.locator("ol.timeline > li").evaluate_all("""items => items.map(item => {
+        const time = item.querySelector("time.timeline-date");
+        const marker = item.querySelector(".timeline-text a.marker");
+        return {date: time.dateTime, label: time.textContent, text: item.querySelector(".timeline-text").innerText,
+                marker: marker && marker.textContent, href: marker && marker.getAttribute("href"),
+                top: item.getBoundingClientRect().top, bottom: item.getBoundingClientRect().bottom};
+    })""")
+
+
+def test_a_timeline_answer_lists_its_dated_entries_in_order_with_working_markers(browser, desk, tmp_path):
+    from playwright.sync_api import expect
+
+    from newsdesk.query import Query
+    from newsdesk.server.pages import published_label
+
+    expected = desk.ask(Query(question=TIMELINE_QUESTION)).timeline
+    assert len(expected) >= 3
+    server = Server(desk.settings.embeddings, env={"NEWSDESK_ABSTAIN_BELOW": "0"},
+                    newsdesk=(sys.executable, str(Path(__file__).resolve().parent / "fake_cli.py")))
+    try:
+        shown = {}
+        for javascript in (True, False):
+            context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900},
+                                          java_script_enabled=javascript)
+            watched = Watched(context.new_page())
+            page = watched.page
+            page.goto("/")
+            turn = ask(page, TIMELINE_QUESTION) if javascript else post_form(page, TIMELINE_QUESTION)
+            expect(turn.locator("ol.timeline > li")).to_have_count(len(expected))
+            expect(turn.locator(".answer .answer-text")).to_have_count(0)  # a list, not a paragraph
+            rows = _timeline_rows(turn)
+            assert [r["date"] for r in rows] == [e.date for e in expected]
+            assert [r["date"] for r in rows] == sorted(r["date"] for r in rows)  # oldest first
+            for row, entry in zip(rows, expected):
+                assert row["label"] == published_label(entry.date)  # "29 Jul 2015"
+                assert row["text"] == f"{entry.text} {entry.citation}"
+                assert row["marker"] == str(entry.citation)
+                assert f"sentence_start={entry.char_start}&sentence_end={entry.char_end}#cited" in row["href"]
+            # An entry a line: each below the one before, not run together as one paragraph.
+            assert all(a["bottom"] <= b["top"] for a, b in zip(rows, rows[1:])), rows
+            assert turn.locator(".card").count() == len(expected)  # each entry's source card
+            # The last entry's marker opens its article at the entry's sentence.
+            turn.locator("ol.timeline > li").last.locator("a.marker").click()
+            expect(page.locator("mark.sentence#cited")).to_have_text(expected[-1].text)
+            watched.assert_clean()
+            shown[javascript] = [{k: r[k] for k in ("date", "label", "text", "href")} for r in rows]
+            context.close()
+        assert shown[True] == shown[False]  # the page without JavaScript shows what the chat shows
+    finally:
+        server.stop()

@@ -28,6 +28,8 @@ from newsdesk.server.pages import (
     web_url,
 )
 from newsdesk.server.security import MAX_BODY_BYTES
+from test_timeline import ASKED as TIMELINE_QUESTION
+from test_timeline import desk  # noqa: F401 (a fixture: the Calais camp told over dated articles)
 
 
 def seed_article() -> Article:
@@ -310,3 +312,52 @@ def test_article_view_of_a_huge_article_is_bounded_and_keeps_the_cited_passage(t
     assert desk.article("blank").paragraphs() == [(desk.article("blank").text.index("The one"),
                                                    len(desk.article("blank").text))]
     assert len(client.get("/").content) < 50_000
+
+
+# -- a timeline answer without JavaScript: its entries as the chat's list, not one paragraph
+
+TIMELINE_ENTRY = re.compile(r'<li>\s*<time class="timeline-date" datetime="([^"]*)">([^<]*)</time>\s*'
+                            r'<p class="timeline-text">(.*?)</p>\s*</li>', re.DOTALL)
+MARKER_LINK = re.compile(r' <a class="marker" href="([^"]*)" aria-label="Source (\d+): [^"]*">(\d+)</a>$')
+
+
+def test_a_timeline_answer_without_javascript_is_the_chats_dated_list(desk):
+    """The form post of a timeline question renders the list render.js's timelineList draws: an
+    entry a line, oldest first, each its day and a marker that opens the article at its sentence.
+    (desk: test_timeline.py's corpus, the Calais camp told over dated articles.)"""
+    from html import unescape
+
+    from fastapi.testclient import TestClient
+
+    from newsdesk.query import Query
+    from newsdesk.server.app import create_app
+
+    with TestClient(create_app(desk.settings, desk, watch=False)) as client:
+        page = client.post("/", data={"question": TIMELINE_QUESTION})
+        assert page.status_code == 200
+        expected = desk.ask(Query(question=TIMELINE_QUESTION, as_of=date.today()))
+        assert len(expected.timeline) >= 3
+        answer = page.text[page.text.index('aria-label="Answer"'):]
+        assert answer.count('<ol class="timeline">') == 1
+        assert 'class="answer-text"' not in answer  # the list instead of the paragraph
+        entries = TIMELINE_ENTRY.findall(answer)
+        assert [day for day, _, _ in entries] == [e.date for e in expected.timeline]
+        assert [day for day, _, _ in entries] == sorted(day for day, _, _ in entries)
+        for (day, label, body), entry in zip(entries, expected.timeline):
+            assert label == published_label(day)  # "29 Jul 2015"
+            marker = MARKER_LINK.search(body)
+            assert marker and unescape(body[:marker.start()]) == entry.text
+            href, labelled, shown = unescape(marker.group(1)), int(marker.group(2)), int(marker.group(3))
+            assert labelled == shown == entry.citation
+            cited = expected.citations[entry.citation - 1]
+            assert href == article_link(cited, entry.text)
+            assert f"sentence_start={entry.char_start}&sentence_end={entry.char_end}" in href
+            opened = client.get(href)  # the article, its entry's sentence marked
+            assert opened.status_code == 200
+            assert f'<mark class="sentence" id="cited" tabindex="-1">{body[:marker.start()]}</mark>' in opened.text
+        # The sources are the cited articles' cards, as for any answer.
+        assert answer.count('class="card-n"') == len(expected.citations)
+
+        plain = client.post("/", data={"question": "What did the court order the state to provide?"})
+        plain_answer = plain.text[plain.text.index('aria-label="Answer"'):]
+        assert 'class="timeline' not in plain_answer and '<p class="answer-text">' in plain_answer
