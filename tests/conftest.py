@@ -71,7 +71,7 @@ def fake_embedder() -> FakeEmbedder:
 def real_embedder():
     from newsdesk.embeddings import load_embedder
 
-    return load_embedder(Settings())
+    return load_embedder(Settings(backend="torch"))  # the fp32 reference, whatever `auto` picks
 
 
 def shared_data(relative: str) -> Path:

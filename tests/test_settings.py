@@ -29,7 +29,7 @@ def test_defaults_then_environment_then_overrides():
 
 def test_seeds_are_separated_by_the_path_separator_and_empty_variables_are_unset():
     settings = Settings.from_env({"NEWSDESK_SEEDS": os.pathsep.join(["a", "b/c", ""]), "NEWSDESK_BACKEND": ""})
-    assert settings.seeds == (Path("a"), Path("b/c")) and settings.backend == "torch"
+    assert settings.seeds == (Path("a"), Path("b/c")) and settings.backend == "auto"
 
 
 def test_from_env_reads_the_process_environment_unless_given_one(monkeypatch):
@@ -42,7 +42,7 @@ def test_from_env_reads_the_process_environment_unless_given_one(monkeypatch):
     ("NEWSDESK_PASSAGE_TOKENS", "abc", "NEWSDESK_PASSAGE_TOKENS: input should be a valid integer"),
     ("NEWSDESK_PASSAGE_TOKENS", "4000", "NEWSDESK_PASSAGE_TOKENS: input should be less than or equal to 512"),
     ("NEWSDESK_INDEX_TYPE", "annoy", "NEWSDESK_INDEX_TYPE: input should be 'flat', 'ivf' or 'hnsw' (got 'annoy')"),
-    ("NEWSDESK_BACKEND", "cuda", "NEWSDESK_BACKEND: input should be 'torch' or 'onnx-int8'"),
+    ("NEWSDESK_BACKEND", "cuda", "NEWSDESK_BACKEND: input should be 'auto', 'torch', 'torch-cuda-fp16' or 'onnx-int8'"),
     ("NEWSDESK_FUSION", "max", "NEWSDESK_FUSION: input should be 'scores' or 'rrf'"),
     ("NEWSDESK_ABSTAIN_BELOW", "1.5", "NEWSDESK_ABSTAIN_BELOW: input should be less than or equal to 1"),
     ("NEWSDESK_PORT", "0", "NEWSDESK_PORT: input should be greater than or equal to 1"),

@@ -23,6 +23,7 @@ import numpy as np
 
 from newsdesk.articles import Article
 from newsdesk.embeddings.base import Embedder
+from newsdesk.embeddings.choice import chosen_backend
 from newsdesk.embeddings.progress import Progress
 from newsdesk.index.build import BuildReport, ChunkAndEmbed, build_index
 from newsdesk.index.errors import IndexError_
@@ -110,7 +111,7 @@ class RayChunkAndEmbed:
     def _run_pipeline(self, ray, articles: list[Article], chunker: ChunkerSettings):
         cpus_per_worker = max(1, self.settings.ray_cpus_per_worker)
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_worker)
-        spec = WorkerSpec(self.settings.model_path, self.settings.backend,
+        spec = WorkerSpec(self.settings.model_path, chosen_backend(self.settings),
                           self.settings.batch_size, self.embedder.identity, chunker,
                           cpus_per_worker)
         _quiet_ray_data(ray)
