@@ -102,11 +102,18 @@ def test_a_cuda_gpu_indexes_in_fp16_under_an_identity_of_its_own(settings, monke
     # No GPU here: the choice is tested, torch on CUDA itself is not.
     import torch
 
+    monkeypatch.setattr(choice, "NVIDIA_DRIVER", settings.embeddings.parent)  # a path that exists
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     embedder = embedder_on_demand(settings)
     assert embedder.backend == "torch-cuda-fp16" and not embedder.loaded
     torch_cpu = model_identity(settings.resolved_model_path, "torch")
     assert "torch-cuda-fp16" in embedder.identity and embedder.identity != torch_cpu
+
+
+def test_without_nvidias_driver_cuda_is_not_asked_for(monkeypatch, tmp_path):
+    monkeypatch.setattr(choice, "NVIDIA_DRIVER", tmp_path / "absent")
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)  # never reached
+    assert choice.cuda_available() is False
 
 
 def test_a_backend_set_explicitly_is_used_as_given(settings, machine, models):

@@ -47,6 +47,28 @@ def test_same_tokenizer_same_passages(onnx_embedder, real_embedder):
             == [(p.char_start, p.char_end) for p in seed_passages(real_embedder)])
 
 
+def test_the_model_sees_the_tokens_the_transformers_tokenizer_gives(onnx_embedder):
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(Settings().resolved_model_path)
+    texts = ["A short one.", "Naïve café—“quoted” text, 2015's numbers: 1,234.5% " * 80]
+    expected = reference(texts, padding=True, truncation=True, max_length=256, return_tensors="np")
+    encodings = onnx_embedder._encoder.encode_batch(texts)
+    assert [e.ids for e in encodings] == expected["input_ids"].tolist()  # truncated at 256, padded
+    assert [e.attention_mask for e in encodings] == expected["attention_mask"].tolist()
+
+
+def test_the_int8_embedder_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from newsdesk.settings import Settings; from newsdesk.embeddings import "
+            "load_embedder; load_embedder(Settings(backend='onnx-int8')).embed(['x']); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
 def test_a_question_ranks_the_right_passage_first(onnx_embedder):
     passages = seed_passages(onnx_embedder)
     vectors = onnx_embedder.embed([p.embedding_text() for p in passages])

@@ -85,7 +85,14 @@ def _problem(backend: str, model_path: str) -> str | None:
     return None
 
 
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+
+
 def cuda_available() -> bool:
+    """torch sees a CUDA GPU. Asked only where NVIDIA's driver is loaded: importing torch to
+    find out costs ~5 s of every start, and without the driver CUDA cannot be there."""
+    if not NVIDIA_DRIVER.exists():
+        return False
     import torch
 
     return bool(torch.cuda.is_available())

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from newsdesk.embeddings.base import model_identity, tokenizer_offsets
+from newsdesk.embeddings.base import model_identity
 from newsdesk.embeddings.progress import embed_longest_first
 
 BACKEND = "onnx-int8"
@@ -46,12 +46,20 @@ class OnnxInt8Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import onnxruntime
-        from transformers import AutoTokenizer
 
         self.identity = model_identity(model_path, self.backend)
         self.batch_size = batch_size
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.max_tokens = _max_seq_length(model_path, self.tokenizer)
+        self.max_tokens = _max_seq_length(model_path)
+        # The model's tokenizer.json through `tokenizers` itself, not transformers: importing
+        # transformers imports torch (~5 s of a server's start), which this backend never runs.
+        # tokenizer.json may carry padding and truncation of its own: set both here.
+        self._offsets = _tokenizer(model_path)
+        self._offsets.no_padding()
+        self._offsets.no_truncation()
+        self._encoder = _tokenizer(model_path)
+        self._encoder.enable_truncation(self.max_tokens)
+        pad = _config(model_path).get("pad_token", "[PAD]")
+        self._encoder.enable_padding(pad_id=self._encoder.token_to_id(pad), pad_token=pad)
         model_file = exported_model(model_path, self.identity)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -71,23 +79,42 @@ class OnnxInt8Embedder:
         return embed_longest_first(texts, self.dimension, self.batch_size, self._embed_batch, progress)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        with self._lock:  # a fast tokenizer that pads and truncates is not safe across threads
-            encoded = self.tokenizer(texts, padding=True, truncation=True,
-                                     max_length=self.max_tokens, return_tensors="np")
-        feed = {name: encoded[name].astype(np.int64) for name in self._input_names}
+        with self._lock:  # one encoder: keep batches from interleaving
+            encodings = self._encoder.encode_batch(list(texts))
+        columns = {"input_ids": [e.ids for e in encodings],
+                   "attention_mask": [e.attention_mask for e in encodings],
+                   "token_type_ids": [e.type_ids for e in encodings]}
+        feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self._input_names}
         return self.session.run(None, feed)[0]
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[int]]:
-        return tokenizer_offsets(self.tokenizer, texts)
+        """Where each token of each text starts, as tokenizer_offsets gives for the torch model
+        (no special tokens, no truncation)."""
+        if not texts:
+            return []
+        with self._lock:
+            encodings = self._offsets.encode_batch(list(texts), add_special_tokens=False)
+        return [[start for start, _ in e.offsets] for e in encodings]
 
 
-def _max_seq_length(model_path: str, tokenizer) -> int:
+def _tokenizer(model_path: str):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
+
+
+def _config(model_path: str) -> dict:
+    path = Path(model_path) / "tokenizer_config.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _max_seq_length(model_path: str) -> int:
     config = Path(model_path) / "sentence_bert_config.json"
     if config.exists():
         value = json.loads(config.read_text()).get("max_seq_length")
         if value:
             return int(value)
-    return int(min(tokenizer.model_max_length, 512))
+    return int(min(_config(model_path).get("model_max_length", 512), 512))
 
 
 def exported_model(model_path: str, identity: str) -> Path:
