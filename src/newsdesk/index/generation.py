@@ -17,7 +17,6 @@ from typing import Iterator
 import numpy as np
 
 from newsdesk.articles import Article
-from newsdesk.articles.dates import parse_date
 from newsdesk.articles.records import ArticleCard
 from newsdesk.index.duplicates import StoryGroups
 from newsdesk.index.lexical import Lexical
@@ -136,11 +135,8 @@ def assemble(name: str, folder: Path, manifest: dict, segments: list[Segment],
              for s, gone in zip(segments, deleted)]
     live = np.concatenate(masks) if masks and not all(m.all() for m in masks) else None
     articles = ArticleShelf(segments, deleted)
-    published = {}
-    for card in articles.cards():
-        day = parse_date(card.published)
-        if day is not None:
-            published[card.id] = day
+    published = {article_id: segment.published[article_id]
+                 for article_id, segment in articles._where.items() if article_id in segment.published}
     stories = StoryGroups.of([s.sketches for s in segments], set(articles), published)
     return Generation(name, folder, manifest, segments, live, articles,
                       PassageTable(segments, articles),

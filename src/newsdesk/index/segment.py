@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from newsdesk.articles import Article
+from newsdesk.articles.dates import parse_date
 from newsdesk.articles.records import ArticleCard
 from newsdesk.index.duplicates import StorySketches
 from newsdesk.index.lexical import SegmentTerms
@@ -100,6 +102,7 @@ class Segment:
     vectors: VectorStore
     terms: SegmentTerms
     sketches: StorySketches
+    published: dict[str, date]  # each article's publication day, where it has a readable one
 
     def __len__(self) -> int:
         return len(self.article_of)
@@ -168,5 +171,10 @@ def read_segment(name: str, folder: Path, manifest: dict, reading) -> Segment:
     with reading(STORIES):
         sketches = StorySketches.read(folder / STORIES)
     first = np.searchsorted(article_of, np.arange(len(ids), dtype=np.int32))
+    published = {}
+    for article_id in ids:  # parsed once a segment: a server keeps segments across generations
+        day = parse_date(entries[article_id].get("published"))
+        if day is not None:
+            published[article_id] = day
     return Segment(name, folder, ids, entries, article_of, starts, ends, first, vectors, terms,
-                   sketches)
+                   sketches, published)
