@@ -59,9 +59,12 @@ class Settings(BaseSettings):
     # A 200-token passage holds about 8 news sentences: overlapping 10 would repeat whole passages.
     overlap_sentences: int = Field(1, ge=0, le=10,
                                    description="sentences repeated between neighbouring passages")
+    # "ivf" is exact below 50,000 passages a segment, where a scan is fast; above, a flat scan
+    # of SQ8 codes costs ~180 ms at 1.25M passages and IVF-SQ8 ~2 ms at recall@10 0.967
+    # (docs/performance.md, "Compressed vectors").
     index_type: Literal["flat", "ivf", "hnsw"] = Field(
-        "flat", description="the vector index: `flat` (exact), `ivf` (approximate, for a million "
-        "passages or more; flat below 50,000) or `hnsw` ([scaling](docs/scaling.md))")
+        "ivf", description="the vector index: `ivf` (exact below 50,000 passages a segment, "
+        "approximate above), `flat` (always exact) or `hnsw` ([scaling](docs/scaling.md))")
     vector_codec: Literal["fp32", "fp16", "sq8"] = Field(
         "sq8", description="vectors kept as `sq8` (1 byte a number), `fp16` or `fp32`")
     batch_size: int = Field(64, ge=1, description="passages per embedding batch")
