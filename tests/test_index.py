@@ -279,3 +279,32 @@ def test_the_merge_policy_merges_a_full_level_below_the_cap_and_rewrites_mostly_
     assert due(big + small) == []
     assert due(big + small + [segment("one more", 15)]) == [s["name"] for s in small] + ["one more"]
     assert due(big + [segment("gutted", 1_000, deleted=600)]) == ["gutted"]
+
+
+def test_a_seed_file_that_has_not_changed_is_not_read_again(settings, seeds, fake_embedder, monkeypatch):
+    import newsdesk.articles.folders as folders
+
+    build_index(settings, fake_embedder)
+    add_article(seeds, "second", "Second story", "A new bridge opened in Leeds today.")
+    read = []
+    original = folders._read_one_source
+    monkeypatch.setattr(folders, "_read_one_source", lambda path, result: read.append(path.name) or original(path, result))
+    report = build_index(settings, fake_embedder)
+    assert read == ["second.txt"] and (report.new, report.unchanged) == (1, 1)
+
+
+def test_a_line_inserted_above_a_corpus_article_does_not_embed_it_again(settings, tmp_path, fake_embedder):
+    import json
+
+    corpus = tmp_path / "corpus.jsonl"
+    record = lambda n: json.dumps({"id": f"c{n}", "title": f"Story {n}", "text": f"Body of story {n}. It rained."})
+    corpus.write_text("\n".join(record(n) for n in (1, 2)) + "\n")
+    settings = settings.with_(seeds=(corpus,))
+    build_index(settings, fake_embedder)
+    corpus.write_text("\n".join(record(n) for n in (0, 1, 2)) + "\n")
+    report = build_index(settings, fake_embedder)
+    assert (report.new, report.changed, report.unchanged, report.passages_embedded) == (1, 0, 2, 1)
+    corpus.write_text(record(2) + "\n")
+    report = build_index(settings, fake_embedder)
+    assert (report.removed, report.unchanged) == (2, 1)
+    assert set(load_generation(settings.embeddings).articles) == {"c2"}

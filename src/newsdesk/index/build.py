@@ -9,6 +9,7 @@ of changed and removed ones from their segments (store.py has the layout). An in
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,7 +27,7 @@ from newsdesk.index.errors import DamagedIndex, DiskSpaceShort
 from newsdesk.index.duplicates import StorySketches
 from newsdesk.index.lexical import SegmentTerms
 from newsdesk.index.merge import merge_if_due
-from newsdesk.index.segment import SegmentContent
+from newsdesk.index.segment import CATALOG, SegmentContent, file_of, read_catalog
 from newsdesk.index.store import FORMAT_VERSION, GENERATIONS, Reading, damage_message
 from newsdesk.passages import Chunker, ChunkerSettings, Passage
 from newsdesk.settings import Settings
@@ -194,14 +195,34 @@ def read_seeds(paths: Sequence[Path], known: dict[str, list[int]]) -> Seeds:
 
 
 @dataclass
+class Known:
+    """The previous index's live articles, as arrays (one entry an article): planning looks up
+    the few articles read this time and the files that changed, not every article."""
+
+    ids: list[str]
+    segment: np.ndarray  # the number of the segment holding it, in the manifest's list
+    hashes: list[str]
+    passages: np.ndarray
+    files: np.ndarray  # the seed file it came from
+
+    @functools.cached_property
+    def position(self) -> dict[str, int]:
+        return {article_id: n for n, article_id in enumerate(self.ids)}
+
+    @classmethod
+    def none(cls) -> "Known":
+        return cls([], np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=str))
+
+
+@dataclass
 class Previous:
     """The generation served now, as far as a build needs it: its live segments, the articles
-    in each (manifest entries), and the seed files it was built from."""
+    in each, and the seed files it was built from."""
 
     folder: Path
     manifest: dict
-    segments: list[dict]  # the manifest's list: {"name", "deleted"}
-    entries: dict[str, tuple[int, dict]]  # live article id: (segment number, its entry)
+    segments: list[dict]  # the manifest's list: {"name", "passages", "deleted", "deleted_passages"}
+    known: Known
     files: dict[str, list[int]]
 
     @property
@@ -228,9 +249,13 @@ class Legacy:
     def dimension(self) -> int:
         return int(self.vectors.shape[1])
 
-    @property
-    def entries(self) -> dict[str, tuple[int, dict]]:
-        return {article_id: (0, entry) for article_id, entry in self.manifest["articles"].items()}
+    @functools.cached_property
+    def known(self) -> Known:
+        entries = self.manifest["articles"]
+        return Known(list(entries), np.zeros(len(entries), dtype=np.int64),
+                     [e["hash"] for e in entries.values()],
+                     np.array([e.get("passages", 0) for e in entries.values()], dtype=np.int64),
+                     np.full(len(entries), "", dtype=str))  # every seed file is read again
 
 
 def _reusable_previous(root: Path, embedder: Embedder, chunker: ChunkerSettings, full: bool,
@@ -274,18 +299,20 @@ def _reusable_previous(root: Path, embedder: Embedder, chunker: ChunkerSettings,
 
 
 def _previous(root: Path, folder: Path, manifest: dict) -> Previous:
-    entries: dict[str, tuple[int, dict]] = {}
-    with Reading("manifest.json"):
-        for number, segment in enumerate(manifest["segments"]):
-            where = store.segment_folder(root, folder, manifest, segment["name"])
-            own = (manifest if where == folder else store.read_manifest(where))["articles"]
-            deleted = set(segment.get("deleted", ()))
-            for article_id, entry in own.items():
-                if article_id not in deleted:
-                    if not isinstance(entry, dict) or "hash" not in entry:
-                        raise ValueError("an article entry without its hash")
-                    entries[article_id] = (number, entry)
-    return Previous(folder, manifest, manifest["segments"], entries, dict(manifest.get("files", {})))
+    parts = []
+    for number, segment in enumerate(manifest["segments"]):
+        where = store.segment_folder(root, folder, manifest, segment["name"])
+        with Reading(CATALOG):
+            catalog = read_catalog(where)
+        live = ~np.isin(catalog.ids, np.asarray(segment["deleted"], dtype=str))
+        parts.append((number, catalog, live))
+    known = Known(
+        [str(i) for _, c, live in parts for i in c.ids[live]],
+        np.concatenate([np.full(int(live.sum()), n, dtype=np.int64) for n, _, live in parts] or [Known.none().segment]),
+        [str(h) for _, c, live in parts for h in c.hashes[live]],
+        np.concatenate([c.passages[live] for _, c, live in parts] or [Known.none().passages]),
+        np.concatenate([c.files[live] for _, c, live in parts] or [Known.none().files]))
+    return Previous(folder, manifest, manifest["segments"], known, dict(manifest.get("files", {})))
 
 
 def _legacy(folder: Path, manifest: dict, model: dict) -> Legacy:
@@ -329,40 +356,32 @@ class Plan:
 
 
 def _plan(seeds: Seeds, previous: Previous | Legacy | None, report: BuildReport) -> Plan:
-    known = previous.entries if previous is not None else {}
+    known = previous.known if previous is not None else Known.none()
     plan = Plan()
     present: set[str] = set()
     for article in seeds.read.articles:
         present.add(article.id)
-        number, entry = known.get(article.id, (None, None))
-        if entry is None:
+        n = known.position.get(article.id)
+        if n is None:
             report.new += 1
             plan.segment.append(article)
-        elif entry["hash"] != article.content_hash or entry.get("source", article.source) != article.source:
-            report.changed += 1  # another file now holds it: its entry must say which
+        elif known.hashes[n] != article.content_hash or (
+                known.files[n] and known.files[n] != file_of(article.source)):
+            report.changed += 1  # or another file holds it now: its entry must say which
             plan.segment.append(article)
-            plan.deleted.setdefault(number, set()).add(article.id)
-        else:
-            report.unchanged += 1
-            if isinstance(previous, Legacy):
-                plan.segment.append(article)
-                plan.reused.add(article.id)
-    for article_id, (number, entry) in known.items():
-        if article_id in present:
-            continue
-        file = _file_of(entry.get("source", ""))
-        if file in seeds.read_files or file not in seeds.files or isinstance(previous, Legacy):
-            report.removed += 1  # its file was read and no longer holds it, or is gone
-            plan.deleted.setdefault(number, set()).add(article_id)
-        else:
-            report.unchanged += 1  # in a file that did not change: not read, kept
+            plan.deleted.setdefault(int(known.segment[n]), set()).add(article.id)
+        elif isinstance(previous, Legacy):
+            plan.segment.append(article)
+            plan.reused.add(article.id)
+    # Gone: what a file read again no longer holds, and what a file no longer there held (a
+    # format-1 index recorded no files, and every file was read).
+    gone_files = [f for f in set(known.files.tolist()) if f in seeds.read_files or f not in seeds.files]
+    for n in np.flatnonzero(np.isin(known.files, np.asarray(gone_files, dtype=str))):
+        if known.ids[n] not in present:
+            report.removed += 1
+            plan.deleted.setdefault(int(known.segment[n]), set()).add(known.ids[n])
+    report.unchanged = len(known.ids) - report.changed - report.removed
     return plan
-
-
-def _file_of(source: str) -> str:
-    """The seed file an article came from: its source, less a corpus line's `:number`."""
-    file, _, line = source.rpartition(":")
-    return file if file and line.isdigit() else source
 
 
 def _new_segment(plan: Plan, previous: Previous | Legacy | None, chunker: ChunkerSettings,
@@ -422,12 +441,11 @@ def _refuse_if_short_of_space(root: Path, plan: Plan, previous: Previous | Legac
 def estimated_segment_bytes(plan: Plan, previous: Previous | Legacy | None, dimension: int) -> int:
     """What the new segment will take on disk, a little over: articles.jsonl from the texts,
     the rest a passage at a time (vectors.npy and the vector index, term counts, offsets)."""
-    known = previous.entries if previous is not None else {}
+    known = previous.known if previous is not None else Known.none()
     passages = text_bytes = 0
     for article in plan.segment:
         text_bytes += len(article.text.encode("utf-8", "surrogatepass")) + len(article.title) * 3 + 300
-        _, entry = known.get(article.id, (None, None)) if article.id in plan.reused else (None, None)
-        passages += (entry.get("passages", 1) if isinstance(entry, dict)
+        passages += (int(known.passages[known.position[article.id]]) if article.id in plan.reused
                      else len(article.text) // PASSAGE_CHARS_GUESS + 1)
     vector_bytes = 4 * dimension * 2  # vectors.npy, and at most as much again in index.faiss
     return int(SPACE_MARGIN * (text_bytes + passages * (vector_bytes + BYTES_A_PASSAGE_GUESS)) + (1 << 20))
@@ -461,19 +479,16 @@ def _manifest(settings: Settings, embedder: Embedder, dimension: int, chunker: C
     seed files read; store.write_generation adds the new segment and its articles."""
     segments, articles, passages = [], len(content.articles), len(content.passages)
     if isinstance(previous, Previous):
-        live: dict[int, int] = {}
-        for number, entry in previous.entries.values():
-            live[number] = live.get(number, 0) + 1
-        gone_passages = sum(int(previous.entries[i][1].get("passages", 0))
-                            for ids in plan.deleted.values() for i in ids)
-        articles += len(previous.entries) - sum(len(ids) for ids in plan.deleted.values())
-        passages += previous.live_passages - gone_passages
+        known = previous.known
+        live = np.bincount(known.segment, minlength=len(previous.segments))
+        gone = {n: sum(int(known.passages[known.position[i]]) for i in ids) for n, ids in plan.deleted.items()}
+        articles += len(known.ids) - sum(len(ids) for ids in plan.deleted.values())
+        passages += previous.live_passages - sum(gone.values())
         for number, segment in enumerate(previous.segments):
             now = plan.deleted.get(number, set())
-            if live.get(number, 0) > len(now):
+            if live[number] > len(now):  # a segment left with no live article is dropped
                 segments.append({**segment, "deleted": sorted(set(segment["deleted"]) | now),
-                                 "deleted_passages": segment["deleted_passages"] + sum(
-                                     int(previous.entries[i][1].get("passages", 0)) for i in now)})
+                                 "deleted_passages": segment["deleted_passages"] + gone.get(number, 0)})
     return {
         "format": FORMAT_VERSION,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -30,6 +30,29 @@ PASSAGES = "passages.npz"
 VECTORS = "vectors.npy"  # float32, kept for merges: the store's codes may be compressed
 TERMS = "bm25"
 STORIES = "stories"
+CATALOG = "catalog.npz"  # the articles as arrays: what the next build's plan reads
+
+
+def file_of(source: str) -> str:
+    """The seed file an article came from: its source, less a corpus line's `:number`."""
+    file, _, line = source.rpartition(":")
+    return file if file and line.isdigit() else source
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A segment's articles as arrays, one entry an article in segment order: their ids, content
+    hashes, passage counts and seed files. A build's plan reads these, not the manifests' JSON."""
+
+    ids: np.ndarray
+    hashes: np.ndarray
+    passages: np.ndarray
+    files: np.ndarray
+
+
+def read_catalog(folder: Path) -> Catalog:
+    with open(folder / CATALOG, "rb") as handle, np.load(handle) as data:
+        return Catalog(data["ids"], data["hashes"], data["passages"], data["files"])
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,11 @@ def write_segment(folder: Path, content: SegmentContent, index_type: str, codec:
             handle.write(json.dumps(article.to_record(), ensure_ascii=False).encode("utf-8",
                                                                                   "surrogatepass") + b"\n")
         size = handle.tell()
+    on_file(folder / CATALOG)
+    np.savez(folder / CATALOG, ids=np.array([a.id for a in content.articles], dtype=str),
+             hashes=np.array([a.content_hash for a in content.articles], dtype=str),
+             passages=np.array([entries[a.id]["passages"] for a in content.articles], dtype=np.int64),
+             files=np.array([file_of(a.source) for a in content.articles], dtype=str))
     on_file(folder / PASSAGES)
     number = {article.id: n for n, article in enumerate(content.articles)}
     np.savez(folder / PASSAGES,
