@@ -308,3 +308,13 @@ def test_a_line_inserted_above_a_corpus_article_does_not_embed_it_again(settings
     report = build_index(settings, fake_embedder)
     assert (report.removed, report.unchanged) == (2, 1)
     assert set(load_generation(settings.embeddings).articles) == {"c2"}
+
+
+def test_an_id_already_in_a_file_not_read_again_is_a_duplicate_and_the_first_is_kept(settings, seeds, fake_embedder):
+    build_index(settings, fake_embedder)
+    corpus = seeds / "more.jsonl"  # new, so read; the seed's own file is not
+    corpus.write_text('{"id": "%s", "title": "Same id", "text": "Another text with the same id."}\n' % SEED_ID)
+    report = build_index(settings, fake_embedder)
+    assert [p.reason for p in report.problems] == [f"duplicate article id {SEED_ID!r} (already in "
+                                                   f"{seeds / (SEED_ID + '.txt')})"]
+    assert report.changed == 0 and load_generation(settings.embeddings).articles[SEED_ID].title != "Same id"

@@ -111,12 +111,12 @@ def _build(root: Path, settings: Settings, embedder: Embedder, full: bool, progr
     report = BuildReport()
     previous = _reusable_previous(root, embedder, chunker_settings, full, report)
     seeds = read_seeds(settings.seeds, previous.files if isinstance(previous, Previous) else {})
+    plan = _plan(seeds, previous, report)
     report.problems, report.files_skipped = seeds.read.problems, seeds.read.files_skipped
     for note in seeds.read.notes:  # which of a corpus's field names were used, once a file
         log(str(note))
     for problem in seeds.read.problems:
         log(str(problem))
-    plan = _plan(seeds, previous, report)
     if isinstance(previous, Previous) and not plan.writes and seeds.files == previous.files:
         try:  # nothing to write, so the generation served stays: it must load whole
             store.load_generation(root)
@@ -185,9 +185,8 @@ def read_seeds(paths: Sequence[Path], known: dict[str, list[int]]) -> Seeds:
     changed = [Path(p) for p, stat in files.items() if known.get(p) != stat]
     read = read_articles(changed)
     read.problems[:0] = problems
-    for problem in read.problems:
+    for problem in read.problems:  # a corpus line's problem names its file too
         files.pop(problem.path, None)
-        files.pop(problem.path.rsplit(":", 1)[0], None)  # a corpus line's problem: its file
     return Seeds(read, files, {str(p) for p in changed})
 
 
@@ -360,8 +359,15 @@ def _plan(seeds: Seeds, previous: Previous | Legacy | None, report: BuildReport)
     plan = Plan()
     present: set[str] = set()
     for article in seeds.read.articles:
-        present.add(article.id)
         n = known.position.get(article.id)
+        held_by = known.files[n] if n is not None else ""
+        if held_by and held_by != file_of(article.source) and held_by in seeds.files \
+                and held_by not in seeds.read_files:  # a file not read this time still holds it
+            seeds.read.problems.append(InputProblem(article.source, f"duplicate article id "
+                                                    f"{article.id!r} (already in {held_by})",
+                                                    whole_file=False))
+            continue
+        present.add(article.id)
         if n is None:
             report.new += 1
             plan.segment.append(article)
