@@ -38,7 +38,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated, from {', '.join(STAGES)}")
     parser.add_argument("--backends", default="torch,onnx-int8")
-    parser.add_argument("--vectors", default="100000,1000000", help="FAISS benchmark sizes")
+    parser.add_argument("--vectors", default="100000,1250000", help="FAISS benchmark sizes (1.25M: issue 17's goal)")
     parser.add_argument("--sequential", type=int, default=100, help="/ask requests one at a time")
     parser.add_argument("--concurrent", type=int, default=200, help="/ask requests over the clients")
     parser.add_argument("--clients", type=int, default=8)
