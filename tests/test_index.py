@@ -318,3 +318,27 @@ def test_an_id_already_in_a_file_not_read_again_is_a_duplicate_and_the_first_is_
     assert [p.reason for p in report.problems] == [f"duplicate article id {SEED_ID!r} (already in "
                                                    f"{seeds / (SEED_ID + '.txt')})"]
     assert report.changed == 0 and load_generation(settings.embeddings).articles[SEED_ID].title != "Same id"
+
+
+def test_an_index_of_the_earlier_format_is_upgraded_by_the_next_build_without_embedding(
+        settings, seeds, fake_embedder):
+    import json
+
+    from newsdesk.index.errors import OldFormat
+
+    add_article(seeds, "second", "Second story", "A new bridge opened in Leeds today.")
+    build_index(settings, fake_embedder)
+    before = _live_passages(load_generation(settings.embeddings))
+    # The format-1 layout: one generation holding every article, with the same passages.npz and
+    # vectors.npy, and the manifest's articles keyed by id with their hashes.
+    folder = settings.embeddings / "generations" / current_name(settings.embeddings)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = {**{k: manifest[k] for k in ("model", "chunker", "built_at", "generation")}, "format": 1,
+                "articles": {i: {"hash": e["hash"], "passages": e["passages"]} for i, e in manifest["articles"].items()}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(OldFormat, match="run `newsdesk index` once to upgrade it"):
+        load_generation(settings.embeddings)
+    report = build_index(settings, fake_embedder)
+    assert (report.passages_embedded, report.unchanged, report.new) == (0, 2, 0)
+    upgraded = load_generation(settings.embeddings)
+    assert upgraded.manifest["format"] == 2 and _live_passages(upgraded) == before
