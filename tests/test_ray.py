@@ -172,11 +172,12 @@ def test_ray_build_equals_the_local_build_and_sends_only_new_and_changed_article
 
     seeds = tmp_path / "seeds"
     small_corpus(seeds)
-    on_ray = Settings(seeds=(seeds,), embeddings=tmp_path / "ray")
+    # torch: the backend of real_embedder, the local build's (auto would pick int8 ONNX here)
+    on_ray = Settings(seeds=(seeds,), embeddings=tmp_path / "ray", backend="torch")
     local = on_ray.with_(embeddings=tmp_path / "local")
 
     done = run_cli("index", "--seeds", str(seeds), "--embeddings", str(on_ray.embeddings), "--quiet",
-                   "--ray", ray_cluster.address)
+                   "--ray", ray_cluster.address, env={"NEWSDESK_BACKEND": "torch"})
     assert done.returncode == 0, done.stderr + ray_cluster.logs()
     assert done.stdout.startswith("5 new, 0 changed, 0 removed, 0 unchanged")
     build_index(local, real_embedder)
@@ -248,7 +249,7 @@ def test_dev_corpus_through_the_cluster_equals_the_local_build(ray_cluster, tmp_
     from newsdesk.index.ray_build import RayChunkAndEmbed
 
     corpus, articles = dev_corpus_articles(tmp_path)
-    local = Settings(seeds=(corpus,), embeddings=tmp_path / "local")
+    local = Settings(seeds=(corpus,), embeddings=tmp_path / "local", backend="torch")  # real_embedder's
     on_ray = local.with_(embeddings=tmp_path / "ray")
 
     started = time.perf_counter()
