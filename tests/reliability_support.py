@@ -19,7 +19,9 @@ import httpx
 from conftest import ROOT, Server, free_port
 
 RUNNER = Path(__file__).resolve().parent / "index_runner.py"
-FAKE_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+# The environment of the index runs started here; torch, as the tests' real_embedder (the
+# in-process builds they are compared with), not what `auto` would pick on this machine.
+FAKE_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "NEWSDESK_BACKEND": "torch"}
 
 # ---------------------------------------------------------------- synthetic articles
 
