@@ -62,7 +62,10 @@ def main() -> int:
     seeds = work / "seeds"
     seeds.mkdir(parents=True)
     shutil.copy(corpus.base, seeds / "base.jsonl")
-    settings = Settings(seeds=(seeds,), embeddings=work / "embeddings", abstain_below=0.0, watch=True)
+    # torch, named: `auto` would choose for the empty folder here, not for the stand-in index
+    # copied into it, and a backend unlike the stand-in's re-embeds all 10,000 articles.
+    settings = Settings(seeds=(seeds,), embeddings=work / "embeddings", abstain_below=0.0, watch=True,
+                        backend="torch")
     embedder = StandInVectors(load_embedder(settings))
     stand_in = args.workdir / f"stand-in-{corpus.articles}"  # built once: minutes of chunking
     if not (stand_in / "CURRENT").exists():
