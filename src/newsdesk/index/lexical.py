@@ -52,30 +52,20 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
                           show_progress=False)
 
 
-@dataclass(frozen=True)
-class TermCounts:
-    """How often each vocabulary term occurs in each passage: one sparse row per passage."""
+def _term_counts(texts: Sequence[str]) -> tuple[list[str], sparse.csr_matrix]:
+    """The texts' vocabulary, and how often each of its terms occurs in each text (passages ×
+    vocabulary, int32)."""
+    column: dict[str, int] = {}
+    terms, indptr = [], [0]
+    for words in (tokenize(texts) if texts else []):
+        terms.extend(column.setdefault(word, len(column)) for word in words)
+        indptr.append(len(terms))
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    counts = sparse.csr_matrix((np.ones(len(terms), dtype=np.int32), (rows, terms)),
+                               shape=(len(indptr) - 1, len(column)), dtype=np.int32)
+    counts.sum_duplicates()
+    return list(column), counts
 
-    vocabulary: list[str]
-    counts: sparse.csr_matrix  # passages × vocabulary, int32
-
-    @classmethod
-    def of_texts(cls, texts: Sequence[str], vocabulary: Sequence[str] = ()) -> "TermCounts":
-        """Counts of the texts' terms, numbered after the given vocabulary's own."""
-        column = {term: n for n, term in enumerate(vocabulary)}
-        terms, indptr = [], [0]
-        for words in (tokenize(texts) if texts else []):
-            terms.extend(column.setdefault(word, len(column)) for word in words)
-            indptr.append(len(terms))
-        rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-        counts = sparse.csr_matrix((np.ones(len(terms), dtype=np.int32), (rows, terms)),
-                                   shape=(len(indptr) - 1, len(column)), dtype=np.int32)
-        counts.sum_duplicates()
-        return cls(list(column), counts)
-
-    @property
-    def passages(self) -> int:
-        return self.counts.shape[0]
 
 # A segment's files: its term counts by term (CSC), its passages' lengths, its vocabulary.
 POSTINGS_INDPTR = "postings_indptr.npy"  # term t's postings are [indptr[t], indptr[t + 1])
@@ -105,8 +95,7 @@ class SegmentTerms:
 
     @classmethod
     def of_texts(cls, texts: Sequence[str]) -> "SegmentTerms":
-        counts = TermCounts.of_texts(texts)
-        return cls._of_matrix(counts.vocabulary, counts.counts)
+        return cls._of_matrix(*_term_counts(texts))
 
     @classmethod
     def merged(cls, parts: Sequence[tuple["SegmentTerms", np.ndarray]]) -> "SegmentTerms":
