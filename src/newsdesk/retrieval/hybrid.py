@@ -57,7 +57,7 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.reranker = reranker if reranker is not None else reranker_named(settings.reranker)
-        self.published = published_dates(generation)
+        self.published = generation.published  # parsed once a segment, at load
         self.facts = ArticleFacts(generation, self.published)
         self.filters = Filters()
         self._allowed: np.ndarray | None = None  # one bool per passage; None: all of them
@@ -213,8 +213,3 @@ def _top_rows(scores: np.ndarray, count: int) -> list[int]:
         return []
     top = np.argpartition(-scores, count - 1)[:count]
     return [int(row) for row in top[np.argsort(-scores[top], kind="stable")]]
-
-
-def published_dates(generation: Generation) -> dict[str, date]:
-    """Publication date of each article that has a readable one (parsed once, at load)."""
-    return generation.published
