@@ -25,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from indexing import StandInVectors
 from records import Row, Run
 from serving import serve_and_load
 
@@ -34,7 +35,6 @@ from newsdesk.index import store
 from newsdesk.index.build import build_index
 from newsdesk.index.duplicates import StorySketches
 from newsdesk.index.segment import SegmentContent
-from newsdesk.passages import Passage
 from newsdesk.service import Newsdesk
 from newsdesk.settings import Settings
 
@@ -54,7 +54,7 @@ def run_archive(run: Run, corpus: Path, workdir: Path, sizes: list[int], backend
         old.unlink()
     settings = Settings(seeds=(corpus, seeds), embeddings=workdir / "index", index_type="ivf",
                         backend=backend, abstain_below=0.0)  # 0: answer whatever was found
-    embedder = StandIn(load_embedder(settings))
+    embedder = StandInVectors(load_embedder(settings))
     started = time.perf_counter()
     report = build_index(settings, embedder)
     base_seconds = time.perf_counter() - started
@@ -73,34 +73,12 @@ def run_archive(run: Run, corpus: Path, workdir: Path, sizes: list[int], backend
         _rows(run, figures, articles)
 
 
-class StandIn:
-    """The real model's tokenizer, identity and window with random unit vectors, until real."""
-
-    def __init__(self, embedder):
-        self.embedder = embedder
-        self.identity, self.backend = embedder.identity, embedder.backend
-        self.dimension, self.max_tokens = embedder.dimension, embedder.max_tokens
-        self.token_offsets = embedder.token_offsets
-        self.real = False
-        self._random = np.random.default_rng(0)
-
-    def embed(self, texts, progress: bool = False) -> np.ndarray:
-        if self.real:
-            return self.embedder.embed(texts)
-        return unit_vectors(self._random, len(texts), self.dimension)
-
-
-def unit_vectors(random: np.random.Generator, count: int, dimension: int) -> np.ndarray:
-    vectors = random.standard_normal((count, dimension)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
 def _copies_in(embeddings: Path) -> int:
     manifest = store.read_manifest(store.current_folder(embeddings))
     return sum(1 for path in manifest["files"] if Path(path).name.startswith("copy-"))
 
 
-def _add_copy(settings: Settings, seeds: Path, number: int, embedder: StandIn) -> None:
+def _add_copy(settings: Settings, seeds: Path, number: int, embedder: StandInVectors) -> None:
     """Copy `number` of the first segment: its articles with new ids and dates `number` years
     earlier, a seed file of their own, written as one new segment."""
     root = settings.embeddings
@@ -119,16 +97,13 @@ def _add_copy(settings: Settings, seeds: Path, number: int, embedder: StandIn) -
                 handle.write(json.dumps({"id": copy.id, "title": copy.title, "text": copy.text,
                                          "url": copy.url, "published": copy.published}) + "\n")
                 articles.append(copy)
-                start, end = first.first_passage[line - 1], (first.first_passage[line]
-                                                             if line < len(first.ids) else len(first))
-                passages.extend(Passage.of(copy, row - int(start), int(first.starts[row]),
-                                           int(first.ends[row])) for row in range(int(start), int(end)))
+                passages.extend(first.passage(row, copy) for row in first.rows(line - 1))
         random = np.random.default_rng(number)
         sketches = StorySketches(tuple(a.id for a in articles),
                                  random.integers(0, 2**32, (len(articles), first.sketches.signatures.shape[1]),
                                                  dtype=np.uint32))
-        content = SegmentContent(articles, passages, unit_vectors(random, len(passages), embedder.dimension),
-                                 first.terms, sketches)
+        vectors = embedder.embed([""] * len(passages))  # stand-ins: the texts are not read
+        content = SegmentContent(articles, passages, vectors, first.terms, sketches)
         manifest = store.read_manifest(generation.folder)
         status = path.stat()
         manifest["files"][str(path)] = [status.st_size, status.st_mtime_ns]
@@ -140,7 +115,7 @@ def _add_copy(settings: Settings, seeds: Path, number: int, embedder: StandIn) -
     print(f"archive: copy {number} as {name} ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
-def _measure(settings: Settings, embedder: StandIn, questions: list[str], sequential: int,
+def _measure(settings: Settings, embedder: StandInVectors, questions: list[str], sequential: int,
              concurrent: int, clients: int, workdir: Path, articles: int) -> dict:
     started = time.perf_counter()
     generation = store.load_generation(settings.embeddings)

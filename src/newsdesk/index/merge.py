@@ -22,7 +22,6 @@ from newsdesk.index.duplicates import StorySketches
 from newsdesk.index.lexical import SegmentTerms
 from newsdesk.index.segment import VECTORS, Segment, SegmentContent, read_segment
 from newsdesk.index.store import Reading
-from newsdesk.passages import Passage
 
 MERGE_FACTOR = 10  # Lucene's LogMergePolicy default
 MOSTLY_DELETED = 0.5  # a segment with more of its rows deleted than this is rewritten
@@ -77,15 +76,10 @@ def merged_content(parts: list[tuple[Segment, set[str]]]) -> SegmentContent:
         terms.append((segment.terms, np.flatnonzero(keep)))
         kept_ids = [i for i in segment.ids if i not in deleted]
         sketches.append(segment.sketches.select(kept_ids))
-        ends = np.append(segment.first_passage[1:], len(segment))
         for number, article in enumerate(segment.all_articles()):  # articles.jsonl is in ids order
-            if article.id in deleted:
-                continue
-            articles.append(article)
-            first = int(segment.first_passage[number])
-            passages.extend(Passage.of(article, row - first, int(segment.starts[row]),
-                                       int(segment.ends[row]))
-                            for row in range(first, int(ends[number])))
+            if article.id not in deleted:
+                articles.append(article)
+                passages.extend(segment.passage(row, article) for row in segment.rows(number))
     dimension = vectors[0].shape[1] if vectors else 0
     return SegmentContent(articles, passages,
                           np.concatenate(vectors) if vectors else np.zeros((0, dimension), np.float32),

@@ -146,6 +146,11 @@ class Segment:
         return ArticleCard(article_id, entry["title"], entry.get("url"), entry.get("published"),
                            entry.get("source", ""))
 
+    def rows(self, number: int) -> range:
+        """The rows of the passages of its article numbered number (in ids)."""
+        end = self.first_passage[number + 1] if number + 1 < len(self.ids) else len(self)
+        return range(int(self.first_passage[number]), int(end))
+
     def passage(self, row: int, article: Article) -> Passage:
         number = int(self.article_of[row])
         return Passage.of(article, row - int(self.first_passage[number]), int(self.starts[row]),
