@@ -307,10 +307,10 @@ def _previous(root: Path, folder: Path, manifest: dict) -> Previous:
         parts.append((number, catalog, live))
     known = Known(
         [str(i) for _, c, live in parts for i in c.ids[live]],
-        np.concatenate([np.full(int(live.sum()), n, dtype=np.int64) for n, _, live in parts] or [Known.none().segment]),
+        np.concatenate([np.full(int(live.sum()), n, dtype=np.int64) for n, _, live in parts]),
         [str(h) for _, c, live in parts for h in c.hashes[live]],
-        np.concatenate([c.passages[live] for _, c, live in parts] or [Known.none().passages]),
-        np.concatenate([c.files[live] for _, c, live in parts] or [Known.none().files]))
+        np.concatenate([c.passages[live] for _, c, live in parts]),
+        np.concatenate([c.files[live] for _, c, live in parts])) if parts else Known.none()
     return Previous(folder, manifest, manifest["segments"], known, dict(manifest.get("files", {})))
 
 
